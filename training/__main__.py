@@ -1,0 +1,46 @@
+"""Command-line entry: `python -m training COMMAND [options]`.
+
+    python -m training generate --kind outdoor --out data/synthetic_outdoor
+    python -m training train --config config/train/synthetic.yaml
+    torchrun --nproc_per_node 4 -m training train --config config/train/kitti_mono.yaml
+    python -m training evaluate --checkpoint runs/x/last.pt --config config/train/kitti_mono.yaml
+    python -m training export --checkpoint runs/x/last.pt --output model.onnx
+    python -m training import-monodepth2 models/mono_640x192 --output mono_640x192.pt
+    python -m training compare-supervised --root data/synthetic_indoor
+
+Each command lives in its own module exposing `add_arguments(parser)` and `main(args) -> int`;
+modules are imported only when their command runs, so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "generate": ("training.datasets.synthetic", "write a synthetic sequence with ground truth"),
+    "train": ("training.trainer", "train a depth network from a YAML config"),
+    "evaluate": ("training.evaluate", "standard depth metrics on a split"),
+    "export": ("training.export", "export a checkpoint to ONNX with the model contract"),
+    "import-monodepth2": ("training.import_monodepth2", "convert official Monodepth2 weights"),
+    "compare-supervised": ("training.compare_supervised", "train and compare seed-003 models"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for name, (module_name, help_text) in COMMANDS.items():
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if name == chosen:
+            importlib.import_module(module_name).add_arguments(command_parser)
+    args = parser.parse_args(argv)
+    module = importlib.import_module(COMMANDS[args.command][0])
+    return int(module.main(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""Typed training configuration, loaded from YAML with `--set key=value` overrides.
+
+Every field has a default next to a comment saying what it is for; an unknown key or a value of the
+wrong type is an error that names the key. The defaults are the Monodepth2 paper's KITTI setup.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid; the message names the key."""
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "kitti"  # kitti | nyu | folder | nyu_labeled | rgbd_folder
+    root: str = "data/kitti_raw"  # dataset root folder (or the .mat file for nyu_labeled)
+    train_split: str = "splits/kitti/train_files.txt"  # lines `folder frame_index side`
+    val_split: str = "splits/kitti/val_files.txt"  # held-out lines in the same format
+    height: int = 192  # network input height, pixels (multiple of 32)
+    width: int = 640  # network input width, pixels (multiple of 32)
+    frame_offsets: list[int] = field(default_factory=lambda: [0, -1, 1])  # target first
+    use_stereo: bool = False  # add the other camera of the stereo pair as a source frame
+    image_ext: str = ".png"  # KITTI: .png (raw) or .jpg (converted); NYU uses .jpg
+    intrinsics_file: str = ""  # folder dataset: YAML with fx, fy, cx, cy, width, height
+    depth_scale: float = 1000.0  # rgbd_folder/nyu depth pngs: stored value per metre
+    augment: bool = True  # colour jitter + flip for Monodepth2; seed-003 set for supervised
+    num_workers: int = 4  # DataLoader worker processes
+
+
+@dataclass
+class ModelConfig:
+    architecture: str = "monodepth2"  # monodepth2 | unet | fpn | resnet_baseline | multiscale
+    num_layers: int = 18  # ResNet depth of the depth encoder: 18 | 34 | 50 (| 101 | 152 supervised)
+    weights_init: str = "pretrained"  # pretrained (ImageNet) | scratch
+    pretrained_path: str = ""  # ImageNet state dict file; empty: the local torch hub cache
+    pose_num_layers: int = 18  # ResNet depth of the separate pose encoder
+    scales: list[int] = field(default_factory=lambda: [0, 1, 2, 3])  # decoder output scales
+    min_depth: float = 0.1  # metres (or relative units) that disparity 1 maps to
+    max_depth: float = 100.0  # depth that disparity 0 maps to
+    freeze_encoder: bool = False  # supervised models: keep the ImageNet encoder fixed
+    dropout: float = 0.0  # supervised UNet decoder dropout probability
+    fpn_backbone: str = "resnext50_32x4d"  # supervised FPN encoder (a torchvision name)
+
+
+@dataclass
+class LossConfig:
+    ssim_weight: float = 0.85  # alpha in pe = alpha (1 - SSIM) / 2 + (1 - alpha) L1
+    smoothness_weight: float = 1e-3  # edge-aware smoothness, divided by 2^scale
+    automask: bool = True  # drop pixels whose un-warped error beats the warped one
+    automask_tiebreak: bool = True  # tiny noise on the identity error breaks exact ties
+    min_reprojection: bool = True  # per-pixel minimum over sources (False: average)
+    supervised_loss: str = "smooth_l1"  # supervised models: l1 | l2 | smooth_l1
+    smooth_l1_beta: float = 2.0  # metres; the seed chose the dataset's mean depth
+
+
+@dataclass
+class OptimConfig:
+    learning_rate: float = 1e-4  # Adam
+    epochs: int = 20
+    scheduler_step: int = 15  # epochs between learning-rate decays
+    scheduler_gamma: float = 0.1  # decay factor
+    batch_size: int = 12  # per process; DDP multiplies by the world size
+    weight_decay: float = 0.0
+    max_steps: int = 0  # stop after this many optimiser steps (0: run all epochs)
+
+
+@dataclass
+class RunConfig:
+    out_dir: str = "runs/kitti_mono"  # checkpoints, TensorBoard logs, summary
+    device: str = "auto"  # auto (CUDA when available) | cuda | cuda:N | cpu
+    amp: str = "off"  # off | bf16 | fp16 (CUDA only; fp16 uses a gradient scaler)
+    channels_last: bool = False  # NHWC memory format, faster convolutions on tensor cores
+    seed: int = 42
+    log_every: int = 50  # steps between TensorBoard scalar writes
+    image_every: int = 500  # steps between TensorBoard disparity images
+    save_every: int = 1000  # steps between checkpoints (also saved at every epoch end)
+    deterministic: bool = False  # cuDNN deterministic algorithms (slower)
+
+
+@dataclass
+class TrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def validate(self) -> None:
+        """Check values that types alone cannot; raise ConfigError naming the key."""
+        d, m, o, r, lo = self.data, self.model, self.optim, self.run, self.loss
+        _require(d.height > 0 and d.height % 32 == 0, "data.height", d.height, "a multiple of 32")
+        _require(d.width > 0 and d.width % 32 == 0, "data.width", d.width, "a multiple of 32")
+        _require(d.frame_offsets[:1] == [0], "data.frame_offsets", d.frame_offsets,
+                 "a list starting with 0 (the target frame)")
+        _require(m.weights_init in ("pretrained", "scratch"), "model.weights_init",
+                 m.weights_init, "pretrained or scratch")
+        _require(m.architecture in ARCHITECTURES, "model.architecture", m.architecture,
+                 f"one of {ARCHITECTURES}")
+        _require(0 < m.min_depth < m.max_depth, "model.min_depth", m.min_depth,
+                 "0 < min_depth < max_depth")
+        _require(bool(m.scales) and all(0 <= s <= 3 for s in m.scales), "model.scales",
+                 m.scales, "scales within 0..3")
+        _require(0.0 <= lo.ssim_weight <= 1.0, "loss.ssim_weight", lo.ssim_weight, "within [0, 1]")
+        _require(lo.supervised_loss in ("l1", "l2", "smooth_l1"), "loss.supervised_loss",
+                 lo.supervised_loss, "l1, l2 or smooth_l1")
+        _require(o.learning_rate > 0, "optim.learning_rate", o.learning_rate, "> 0")
+        _require(o.batch_size > 0, "optim.batch_size", o.batch_size, "> 0")
+        _require(o.epochs > 0, "optim.epochs", o.epochs, "> 0")
+        _require(r.amp in ("off", "bf16", "fp16"), "run.amp", r.amp, "off, bf16 or fp16")
+        is_mono = m.architecture == "monodepth2"
+        _require(not is_mono or len(d.frame_offsets) > 1 or d.use_stereo, "data.frame_offsets",
+                 d.frame_offsets, "source frames besides 0, or data.use_stereo: true")
+
+
+ARCHITECTURES = ("monodepth2", "unet", "fpn", "resnet_baseline", "multiscale")
+
+
+def _require(ok: bool, key: str, value: object, expected: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value!r} is invalid; expected {expected}")
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a YAML config (or the defaults), apply `key=value` overrides and validate."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, dict):
+            kind = type(loaded).__name__
+            raise ConfigError(f"config file {path} must hold a mapping, got {kind}")
+        raw = loaded
+    for item in overrides or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+        *parents, leaf = key.split(".")
+        node = raw
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is not a section")
+        node[leaf] = yaml.safe_load(text)
+    config = _build(TrainConfig, raw, "")
+    config.validate()
+    return config
+
+
+def config_to_dict(config: TrainConfig) -> dict[str, Any]:
+    """Plain nested dict, for checkpoints and YAML dumps."""
+    return dataclasses.asdict(config)
+
+
+def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
+    """Inverse of config_to_dict (used when a checkpoint carries its config)."""
+    config = _build(TrainConfig, raw, "")
+    config.validate()
+    return config
+
+
+def _build(cls: type, raw: dict[str, Any], prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown config key {prefix}{unknown[0]}; expected one of {sorted(known)}"
+        )
+    kwargs = {}
+    for name, value in raw.items():
+        hint = hints[name]
+        key = prefix + name
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value, key + ".")
+        else:
+            kwargs[name] = _coerce(value, hint, key)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is list:
+        (item_type,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}={value!r} is invalid; expected a list")
+        return [_coerce(v, item_type, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin in (typing.Union, types.UnionType):
+        raise ConfigError(f"{key}: union types are not supported in configs")
+    if hint is float and not isinstance(value, bool) and isinstance(value, int | str):
+        try:
+            return float(value)  # YAML reads "1e-3" (no dot) as a string
+        except ValueError:
+            raise ConfigError(f"{key}={value!r} is invalid; expected a number") from None
+    if hint is bool and not isinstance(value, bool):
+        raise ConfigError(f"{key}={value!r} is invalid; expected true or false")
+    if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(f"{key}={value!r} is invalid; expected an integer")
+    if not isinstance(value, hint):
+        raise ConfigError(f"{key}={value!r} is invalid; expected {hint.__name__}")
+    return value
