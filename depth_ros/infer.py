@@ -1,0 +1,183 @@
+"""Offline depth for your own footage, no ROS needed.
+
+    python -m depth_ros.infer model.onnx frames/ --out depth_out
+    python -m depth_ros.infer model.onnx drive.mp4 --intrinsics camera.yaml --ply
+    python -m depth_ros.infer model.onnx my_bag/ --topic /camera/image_raw --npy --ply
+
+Inputs are image files, folders of images, videos, or rosbag2 recordings (sqlite3 or MCAP) with an
+image topic. For every frame it writes, under --out:
+  <name>_depth.png   16-bit millimetres, 0 = unknown (REP 118)            (--png16, default on)
+  <name>.npy         float32 metres, NaN = unknown                        (--npy)
+  <name>_color.png   colour-mapped preview                                (--color, default on)
+  <name>.ply         point cloud in the camera optical frame, metres      (--ply)
+It runs the same preprocessing, metric scaling and point-cloud code as the node. Files that cannot
+be read are reported by name and skipped; the exit status is then 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+from tqdm import tqdm
+
+from depth_ros.camera import CameraInfoError, PinholeIntrinsics
+from depth_ros.colorize import COLORMAPS, colorize_depth
+from depth_ros.depth_pipeline import DepthFrame, DepthPipeline, cloud_points
+from depth_ros.frame_sources import Frame, SourceError, expand_inputs, read_frames
+from depth_ros.inference import DepthEstimator, ModelLoadError
+from depth_ros.pointcloud import write_ply
+from depth_ros.scale import MetricScaler, ScaleMode
+
+log = logging.getLogger("depth_ros.infer")
+MAX_PNG16_M = 65.535  # metres that fit in a uint16 of millimetres
+
+
+def load_intrinsics_yaml(path: Path) -> PinholeIntrinsics:
+    """A YAML with fx, fy, cx, cy (pixels) and width, height, or a ROS camera_info YAML
+    (image_width, image_height, camera_matrix.data)."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise CameraInfoError(f"intrinsics file {path} could not be read: {err}") from err
+    if not isinstance(raw, dict):
+        raise CameraInfoError(f"intrinsics file {path} must hold a mapping")
+    try:
+        if "camera_matrix" in raw:
+            k = raw["camera_matrix"]["data"]
+            return PinholeIntrinsics(
+                float(k[0]), float(k[4]), float(k[2]), float(k[5]),
+                int(raw["image_width"]), int(raw["image_height"]),
+            )  # fmt: skip
+        return PinholeIntrinsics(
+            float(raw["fx"]), float(raw["fy"]), float(raw["cx"]), float(raw["cy"]),
+            int(raw["width"]), int(raw["height"]),
+        )  # fmt: skip
+    except (KeyError, IndexError, TypeError, ValueError) as err:
+        raise CameraInfoError(
+            f"intrinsics file {path} lacks or mangles {err}; expected fx, fy, cx, cy, width, "
+            "height (pixels) or a ROS camera_info YAML"
+        ) from err
+
+
+def depth_to_png16(depth_m: np.ndarray) -> np.ndarray:
+    """Metres (NaN unknown) to uint16 millimetres (0 unknown, REP 118); beyond 65.535 m is 0."""
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(depth_m) & (depth_m > 0.0) & (depth_m <= MAX_PNG16_M)
+    millimetres = np.zeros(depth_m.shape, np.uint16)
+    millimetres[valid] = np.rint(depth_m[valid] * 1000.0).astype(np.uint16)
+    return millimetres
+
+
+def frame_camera(frame: Frame, fixed: PinholeIntrinsics | None) -> PinholeIntrinsics | None:
+    """The camera of this frame: the --intrinsics file (scaled to the frame's size), else the
+    recording's camera_info, else unknown."""
+    height, width = frame.rgb.shape[:2]
+    camera = fixed if fixed is not None else frame.intrinsics
+    if camera is None:
+        return None
+    return camera if (camera.width, camera.height) == (width, height) else camera.scaled(width, height)
+
+
+def save_outputs(
+    out_dir: Path, frame: Frame, result: DepthFrame, args: argparse.Namespace
+) -> None:
+    if args.png16:
+        cv2.imwrite(str(out_dir / f"{frame.name}_depth.png"), depth_to_png16(result.depth))
+    if args.npy:
+        np.save(out_dir / f"{frame.name}.npy", result.depth)
+    if args.color:
+        preview = colorize_depth(result.depth, args.range_min, args.range_max, args.colormap)
+        cv2.imwrite(str(out_dir / f"{frame.name}_color.png"), preview)
+    if args.ply and result.camera is not None:
+        points, colours = cloud_points(result, frame.rgb)
+        write_ply(out_dir / f"{frame.name}.ply", points, colours)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", type=Path, help="exported ONNX model")
+    parser.add_argument("inputs", type=Path, nargs="+", help="images, folders, videos, rosbag2")
+    parser.add_argument("--out", type=Path, default=Path("depth_out"), help="output folder")
+    parser.add_argument("--topic", default="", help="image topic, for rosbag2 inputs")
+    parser.add_argument("--camera-info-topic", default="",
+                        help="rosbag2 camera_info topic (default: next to the image topic)")
+    parser.add_argument("--intrinsics", type=Path,
+                        help="camera YAML (fx, fy, cx, cy, width, height); overrides the bag's")
+    parser.add_argument("--png16", action=argparse.BooleanOptionalAction, default=True,
+                        help="16-bit millimetre PNGs")
+    parser.add_argument("--npy", action=argparse.BooleanOptionalAction, default=False,
+                        help="float32 metre arrays")
+    parser.add_argument("--color", action=argparse.BooleanOptionalAction, default=True,
+                        help="colour-mapped previews")
+    parser.add_argument("--ply", action=argparse.BooleanOptionalAction, default=False,
+                        help="point clouds (need intrinsics)")
+    parser.add_argument("--colormap", default="turbo", choices=sorted(COLORMAPS))
+    parser.add_argument("--scale-mode", default="metadata", choices=[m.value for m in ScaleMode])
+    parser.add_argument("--scale-factor", type=float, default=1.0, help="metres per model unit")
+    parser.add_argument("--camera-height", type=float, default=1.65,
+                        help="metres above the ground (ground_plane mode)")
+    parser.add_argument("--range-min", type=float, default=0.1, help="metres")
+    parser.add_argument("--range-max", type=float, default=100.0, help="metres")
+    parser.add_argument("--full-resolution", action="store_true",
+                        help="upsample depth to the input resolution")
+    parser.add_argument("--providers", default="",
+                        help="comma-separated ONNX Runtime providers (default TensorRT,CUDA,CPU)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m depth_ros.infer",
+        description=__doc__.split("\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        providers = [p.strip() for p in args.providers.split(",") if p.strip()] or None
+        estimator = DepthEstimator(args.model, providers)
+        scaler = MetricScaler(args.scale_mode, args.scale_factor, args.camera_height,
+                              contract=estimator.contract)  # fmt: skip
+        fixed_camera = load_intrinsics_yaml(args.intrinsics) if args.intrinsics else None
+        inputs = expand_inputs(args.inputs)
+    except (ModelLoadError, CameraInfoError, SourceError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    pipeline = DepthPipeline(estimator, scaler, args.range_min, args.range_max,
+                             args.full_resolution)  # fmt: skip
+    args.out.mkdir(parents=True, exist_ok=True)
+    log.info("model %s on %s", args.model, ", ".join(estimator.providers))
+
+    failed: list[str] = []
+    written = 0
+    missing_camera = False
+    with tqdm(total=len(inputs), unit="input", desc="depth") as progress:
+        for path in inputs:
+            try:
+                for frame in read_frames(path, args.topic, args.camera_info_topic):
+                    result = pipeline.process(frame.rgb, frame_camera(frame, fixed_camera))
+                    missing_camera |= args.ply and result.camera is None
+                    save_outputs(args.out, frame, result, args)
+                    written += 1
+                    progress.set_postfix(frames=written, scale=f"{result.factor:.3g}")
+            except (SourceError, CameraInfoError, OSError) as err:
+                failed.append(str(path))
+                tqdm.write(f"skipped {path}: {err}")
+            progress.update()
+    if missing_camera:
+        log.warning("no intrinsics for some frames: give --intrinsics to get point clouds")
+    print(f"{written} frame(s) from {len(inputs) - len(failed)} input(s) written to {args.out}")
+    if failed:
+        print(f"{len(failed)} input(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
