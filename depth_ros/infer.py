@@ -81,7 +81,9 @@ def frame_camera(frame: Frame, fixed: PinholeIntrinsics | None) -> PinholeIntrin
     camera = fixed if fixed is not None else frame.intrinsics
     if camera is None:
         return None
-    return camera if (camera.width, camera.height) == (width, height) else camera.scaled(width, height)
+    if (camera.width, camera.height) == (width, height):
+        return camera
+    return camera.scaled(width, height)
 
 
 def save_outputs(
