@@ -34,6 +34,11 @@ class DataConfig:
     intrinsics_file: str = ""  # folder dataset: YAML with fx, fy, cx, cy, width, height
     depth_scale: float = 1000.0  # rgbd_folder/nyu depth pngs: stored value per metre
     augment: bool = True  # colour jitter + flip for Monodepth2; seed-003 set for supervised
+    # Supervised models (added by the seed-003 work): per-channel RGB mean / std of the training
+    # images in [0, 1] that the depth model normalises its input with. Empty: computed from the
+    # training split when the task is built and written back here, so checkpoints carry them.
+    input_mean: list[float] = field(default_factory=list)
+    input_std: list[float] = field(default_factory=list)
     num_workers: int = 4  # DataLoader worker processes
 
 
@@ -102,6 +107,10 @@ class TrainConfig:
         _require(d.width > 0 and d.width % 32 == 0, "data.width", d.width, "a multiple of 32")
         _require(d.frame_offsets[:1] == [0], "data.frame_offsets", d.frame_offsets,
                  "a list starting with 0 (the target frame)")
+        _require(d.input_mean == [] or len(d.input_mean) == 3, "data.input_mean", d.input_mean,
+                 "empty (computed from the training split) or 3 values (R, G, B)")
+        _require(d.input_std == [] or (len(d.input_std) == 3 and min(d.input_std) > 0),
+                 "data.input_std", d.input_std, "empty or 3 positive values (R, G, B)")
         _require(m.weights_init in ("pretrained", "scratch"), "model.weights_init",
                  m.weights_init, "pretrained or scratch")
         _require(m.architecture in ARCHITECTURES, "model.architecture", m.architecture,

@@ -1,0 +1,258 @@
+"""One depth model in every form the project ships, side by side on the same frames.
+
+    .venv/bin/python -m bench.inference                  # untrained Monodepth2 R18, 640 x 192
+    .venv/bin/python -m bench.inference --checkpoint runs/synthetic/last.pt --frames 40
+    .venv/bin/python -m bench.inference --width 416 --height 128 --threads 2 --json bench.json
+
+Rows: PyTorch eager (fp32), ONNX Runtime fp32 / fp16 / int8 on the CPU, and, where they really
+start (a GPU and its libraries), PyTorch on CUDA and ONNX Runtime's CUDA and TensorRT providers.
+Columns: milliseconds per frame (batch 1, median and 90th percentile after warm-up), speed
+relative to PyTorch eager on the CPU, and accuracy: AbsRel and the median relative depth
+difference against PyTorch eager (the drift the export and the precision cost), and the
+median-scaled AbsRel against the ground truth under the KITTI protocol (what it means for the
+metric). Frames come from the checkpoint's validation split when its data are on disk (int8
+calibration from its training split), else from a generated street sequence at the model size.
+Weights do not change the speed; they do change the accuracy deltas, so pass a trained checkpoint
+for meaningful deltas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from depth_ros.contract import INPUT_NAME, OUTPUT_NAME
+from training.config import ConfigError, TrainConfig
+from training.datasets import DatasetError
+from training.evaluate import PROTOCOLS, crop_mask, iter_samples, load_split_images, resize_depth
+from training.export import contract_graph, export_onnx, model_contract
+from training.metrics import compute_depth_metrics, median_scale
+from training.quantize import convert_to_fp16, quantize_int8, relative_differences
+
+
+@dataclass
+class Row:
+    variant: str  # what ran: "PyTorch eager fp32", "ORT fp16", ...
+    provider: str  # where: CPU, CUDA, TensorRT
+    ms_median: float
+    ms_p90: float
+    speedup: float  # PyTorch eager CPU ms / this ms
+    abs_rel_vs_torch: float
+    median_rel_diff_vs_torch: float
+    abs_rel_vs_gt: float | None  # median-scaled, KITTI protocol
+
+
+def time_frames(run: Callable[[np.ndarray], np.ndarray], frames: np.ndarray,
+                warmup: int) -> tuple[np.ndarray, list[float]]:
+    """Depth of every frame (N x h x w) and the seconds each took, after `warmup` runs."""
+    for frame in frames[:warmup]:
+        run(frame[None])
+    outputs, seconds = [], []
+    for frame in frames:
+        start = time.perf_counter()
+        outputs.append(run(frame[None]))
+        seconds.append(time.perf_counter() - start)
+    return np.concatenate(outputs)[:, 0], seconds
+
+
+def torch_runner(graph: torch.nn.Module, device: str) -> Callable[[np.ndarray], np.ndarray]:
+    graph = graph.to(device)
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            depth = graph(torch.from_numpy(batch).to(device))
+            return depth.cpu().numpy()  # the copy back waits for the GPU
+
+    return run
+
+
+def ort_runner(path: Path, provider: str, threads: int,
+               options: dict[str, str] | None = None) -> Callable[[np.ndarray], np.ndarray] | None:
+    """A session on `provider`, or None when the provider does not really start here."""
+    if provider not in ort.get_available_providers():
+        return None
+    session_options = ort.SessionOptions()
+    session_options.intra_op_num_threads = threads
+    session_options.log_severity_level = 3  # provider fallbacks are reported by the table
+    providers: list = [(provider, options or {})]
+    if provider != "CPUExecutionProvider":
+        providers.append("CPUExecutionProvider")
+    try:  # a provider that cannot start prints a banner and falls back to the CPU: we check
+        with contextlib.redirect_stdout(io.StringIO()):
+            session = ort.InferenceSession(str(path), session_options, providers=providers)
+    except Exception:  # missing CUDA/TensorRT libraries
+        return None
+    if session.get_providers()[0] != provider:
+        return None
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
+
+    return run
+
+
+def gt_abs_rel(depths: np.ndarray, gts: list[np.ndarray] | None) -> float | None:
+    """Mean over frames of the median-scaled AbsRel under the KITTI protocol."""
+    if gts is None:
+        return None
+    protocol, values = PROTOCOLS["kitti"], []
+    for depth, gt in zip(depths, gts, strict=True):
+        pred = resize_depth(depth, gt.shape)
+        mask = (gt > protocol.min_depth) & (gt < protocol.max_depth)
+        mask &= crop_mask(gt.shape, protocol.crop)
+        if not mask.any():
+            continue
+        scaled = np.clip(pred[mask] * median_scale(gt[mask], pred[mask]), protocol.min_depth,
+                         protocol.max_depth)
+        values.append(compute_depth_metrics(gt[mask], scaled)["abs_rel"])
+    return float(np.mean(values)) if values else None
+
+
+def load_frames(cfg: TrainConfig, count: int, calibration: int,
+                work: Path) -> tuple[np.ndarray, np.ndarray, list[np.ndarray] | None, str]:
+    """(frames, calibration frames, ground truth or None, where they came from)."""
+    size = (cfg.data.width, cfg.data.height)
+    try:
+        frames = load_split_images(cfg.data, cfg.data.val_split, count, size)
+        calib = load_split_images(cfg.data, cfg.data.train_split, calibration, size)
+        gts = _ground_truth(cfg, count, size)
+        return frames, calib, gts, f"{cfg.data.root} ({cfg.data.val_split})"
+    except (ConfigError, DatasetError, FileNotFoundError):
+        pass
+    from training.datasets.synthetic import generate_outdoor
+
+    root = work / "frames"
+    generate_outdoor(root, sequences=2, frames=max(count, calibration) + 2, width=size[0],
+                     height=size[1], seed=1)
+    cfg.data.dataset, cfg.data.root = "kitti", str(root)
+    cfg.data.val_split, cfg.data.train_split = "splits/test_files.txt", "splits/train_files.txt"
+    frames = load_split_images(cfg.data, cfg.data.val_split, count, size)
+    calib = load_split_images(cfg.data, cfg.data.train_split, calibration, size)
+    return frames, calib, _ground_truth(cfg, count, size), "a generated street sequence"
+
+
+def _ground_truth(cfg: TrainConfig, count: int, size: tuple[int, int]) -> list[np.ndarray] | None:
+    try:
+        _, samples = iter_samples(cfg.data, cfg.data.val_split, size, max_images=count)
+        return [sample.gt for sample in samples]
+    except (DatasetError, FileNotFoundError, ValueError):
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--checkpoint", help="trained checkpoint (default: untrained Monodepth2)")
+    parser.add_argument("--width", type=int, help="input width (default 640; untrained only)")
+    parser.add_argument("--height", type=int, help="input height (default 192; untrained only)")
+    parser.add_argument("--frames", type=int, default=20, help="timed frames per variant")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--calibration", type=int, default=16, help="int8 calibration frames")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                        help="CPU threads for PyTorch and ONNX Runtime")
+    parser.add_argument("--json", help="also write the rows here")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    ort.set_default_logger_severity(4)  # unavailable providers are listed under the table
+
+    if args.checkpoint:
+        from training.checkpoint import load_task
+
+        cfg, task = load_task(args.checkpoint)
+        if args.width or args.height:
+            print("--width/--height are ignored with --checkpoint (its own size is used)")
+    else:
+        from training.task import build_task
+
+        cfg = TrainConfig()
+        cfg.model.weights_init = "scratch"
+        cfg.data.width, cfg.data.height = args.width or 640, args.height or 192
+        torch.manual_seed(0)
+        task = build_task(cfg)
+    contract = model_contract(cfg)
+    graph = contract_graph(task, contract)
+
+    with tempfile.TemporaryDirectory(prefix="bench_inference_") as tmp:
+        work = Path(tmp)
+        frames, calibration, gts, source = load_frames(cfg, args.frames, args.calibration, work)
+        fp32 = export_onnx(task, cfg, work / "fp32.onnx", test_images=frames[:2]).path
+        fp16 = convert_to_fp16(fp32, work / "fp16.onnx")
+        int8 = quantize_int8(fp32, work / "int8.onnx", calibration)
+        variants: list[tuple[str, str, Callable[[np.ndarray], np.ndarray] | None]] = [
+            ("PyTorch eager fp32", "CPU", torch_runner(graph, "cpu")),
+            ("ORT fp32", "CPU", ort_runner(fp32, "CPUExecutionProvider", args.threads)),
+            ("ORT fp16", "CPU", ort_runner(fp16, "CPUExecutionProvider", args.threads)),
+            ("ORT int8", "CPU", ort_runner(int8, "CPUExecutionProvider", args.threads)),
+        ]
+        if torch.cuda.is_available():
+            variants.append(("PyTorch eager fp32", "CUDA", torch_runner(graph, "cuda")))
+        cuda = "CUDAExecutionProvider"
+        trt = "TensorrtExecutionProvider"
+        trt_cache = {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(work)}
+        variants += [
+            ("ORT fp32", "CUDA", ort_runner(fp32, cuda, args.threads)),
+            ("ORT fp16", "CUDA", ort_runner(fp16, cuda, args.threads)),
+            ("ORT int8", "CUDA", ort_runner(int8, cuda, args.threads)),
+            ("ORT fp32", "TensorRT", ort_runner(fp32, trt, args.threads, trt_cache)),
+            ("ORT fp16 (TensorRT fp16)", "TensorRT",
+             ort_runner(fp32, trt, args.threads, {**trt_cache, "trt_fp16_enable": "True"})),
+            ("ORT int8 (QDQ)", "TensorRT",
+             ort_runner(int8, trt, args.threads, {**trt_cache, "trt_int8_enable": "True"})),
+        ]
+
+        rows: list[Row] = []
+        reference: np.ndarray | None = None
+        skipped = []
+        for name, provider, run in variants:
+            if run is None:
+                skipped.append(f"{name} on {provider}")
+                continue
+            depths, seconds = time_frames(run, frames, args.warmup)
+            if reference is None:
+                reference, base_ms = depths, float(np.median(seconds)) * 1000.0
+            drift = relative_differences(reference, depths)
+            ms = np.asarray(seconds) * 1000.0
+            rows.append(Row(name, provider, float(np.median(ms)), float(np.percentile(ms, 90)),
+                            base_ms / float(np.median(ms)), drift.abs_rel, drift.median_rel_diff,
+                            gt_abs_rel(depths, gts)))
+
+    print(f"model {contract.architecture} {contract.input_width}x{contract.input_height}"
+          f"{' from ' + args.checkpoint if args.checkpoint else ' (untrained)'}; "
+          f"{len(frames)} frames of {source}; batch 1; {args.threads} CPU threads; "
+          f"torch {torch.__version__}, onnxruntime {ort.__version__}")
+    print(format_rows(rows))
+    if skipped:
+        print(f"not available here: {', '.join(skipped)}")
+    if args.json:
+        Path(args.json).write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
+    return 0
+
+
+def format_rows(rows: list[Row]) -> str:
+    header = (f"{'variant':<26} {'provider':<9} {'ms/frame':>9} {'p90 ms':>8} {'speed':>7} "
+              f"{'AbsRel vs torch':>16} {'median rel diff':>16} {'AbsRel vs GT':>13}")
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        gt = f"{r.abs_rel_vs_gt:.4f}" if r.abs_rel_vs_gt is not None else "-"
+        lines.append(
+            f"{r.variant:<26} {r.provider:<9} {r.ms_median:9.2f} {r.ms_p90:8.2f} "
+            f"{r.speedup:6.2f}x {r.abs_rel_vs_torch:16.2e} {r.median_rel_diff_vs_torch:16.2e} "
+            f"{gt:>13}"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,294 @@
+"""What the ROS node costs on top of the network: bare ONNX Runtime vs monodepth_node over DDS.
+
+    .venv/bin/python -m bench.node_throughput      # untrained Monodepth2 ResNet18, 640 x 192, CPU
+    .venv/bin/python -m bench.node_throughput --model model.onnx \
+        --providers CUDAExecutionProvider CPUExecutionProvider --frames 300
+
+Same model, same frames (generated KITTI-size road images, 1242 x 375, with camera_info):
+  bare       DepthEstimator.predict in a loop (resize + normalise + ONNX Runtime): fps, p50/p99.
+  node, one frame at a time
+             monodepth_node in its own process; the bench publishes a frame and waits for its
+             depth image and point cloud before sending the next: end-to-end latency (publish ->
+             received) and fps with nothing queued.
+  node, camera faster than the model
+             frames at 1.5x the bare rate for --seconds: the node's output fps (latest frame
+             wins; the rest are dropped and counted).
+  cloud      depth_to_points + points_to_pointcloud2 in-process, at model and camera size.
+The ratios (node / bare) say how much of the network's speed survives the ROS plumbing.
+Without --model the network is a randomly initialised Monodepth2 exported by training/export.py
+(weights do not change the speed); that needs torch, the node itself does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import rclpy
+import yaml
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+from depth_ros.camera import PinholeIntrinsics
+from depth_ros.image_codec import array_to_image
+from depth_ros.inference import DEFAULT_PROVIDERS, DepthEstimator
+from depth_ros.pointcloud import depth_to_points, points_to_pointcloud2
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CAMERA_WIDTH, CAMERA_HEIGHT = 1242, 375  # KITTI's rectified camera
+FRAME_ID = "camera_optical_frame"
+
+
+def export_untrained_monodepth2(out_dir: Path) -> Path:
+    """A randomly initialised Monodepth2 (ResNet18, 640 x 192), exported with its contract."""
+    from training.config import load_config
+    from training.export import export_onnx
+    from training.task import build_task
+
+    cfg = load_config(REPO_ROOT / "config/train/kitti_mono.yaml", ["model.weights_init=scratch"])
+    path = out_dir / "monodepth2_untrained.onnx"
+    export_onnx(build_task(cfg), cfg, path, created="bench/node_throughput.py, untrained")
+    return path
+
+
+def road_frames(out_dir: Path) -> tuple[list[np.ndarray], PinholeIntrinsics]:
+    """Five generated street frames at camera size (RGB) and their camera."""
+    import cv2
+
+    from training.datasets import KITTI_NORMALIZED_K as K
+    from training.datasets.synthetic import generate_outdoor
+
+    generate_outdoor(out_dir, sequences=1, frames=5, width=CAMERA_WIDTH, height=CAMERA_HEIGHT)
+    paths = sorted(out_dir.glob("*/*_sync/image_02/data/*.png"))
+    frames = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in paths]
+    camera = PinholeIntrinsics.from_normalized(K.fx, K.fy, K.cx, K.cy, CAMERA_WIDTH, CAMERA_HEIGHT)
+    return frames, camera
+
+
+def percentiles_ms(seconds: list[float]) -> tuple[float, float]:
+    p50, p99 = np.percentile(np.asarray(seconds) * 1000.0, [50.0, 99.0])
+    return float(p50), float(p99)
+
+
+def bench_bare(estimator: DepthEstimator, frames: list[np.ndarray], count: int) -> dict:
+    for frame in frames:
+        estimator.predict(frame)  # warm-up
+    latencies = []
+    started = time.perf_counter()
+    for index in range(count):
+        begin = time.perf_counter()
+        estimator.predict(frames[index % len(frames)])
+        latencies.append(time.perf_counter() - begin)
+    elapsed = time.perf_counter() - started
+    p50, p99 = percentiles_ms(latencies)
+    return {"fps": count / elapsed, "p50_ms": p50, "p99_ms": p99}
+
+
+def bench_cloud(estimator: DepthEstimator, frame: np.ndarray, camera: PinholeIntrinsics) -> dict:
+    """Milliseconds to back-project and pack one cloud (xyz, and xyz + rgb)."""
+    import cv2
+
+    depth = estimator.predict(frame)
+    height, width = depth.shape
+    results = {}
+    for label, size in (("model", (width, height)), ("camera", (camera.width, camera.height))):
+        resized = cv2.resize(depth, size, interpolation=cv2.INTER_LINEAR)
+        intrinsics = camera.scaled(*size)
+        rgb = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+        for colour in (False, True):
+            runs = []
+            for _ in range(20):
+                begin = time.perf_counter()
+                points = depth_to_points(resized, intrinsics)
+                points_to_pointcloud2(points, None, rgb if colour else None)
+                runs.append(time.perf_counter() - begin)
+            name = f"cloud_{label}_{size[0]}x{size[1]}{'_rgb' if colour else ''}_ms"
+            results[name] = 1000.0 * float(np.median(runs))
+    return results
+
+
+class NodeUnderTest:
+    """monodepth_node in a subprocess on a private domain, and the bench's rclpy side."""
+
+    def __init__(self, model: Path, providers: list[str], threads: int, workdir: Path) -> None:
+        self.domain_id = random.randint(150, 230)
+        params = workdir / "bench_params.yaml"
+        params.write_text(yaml.safe_dump({"/**": {"ros__parameters": {
+            "model": str(model), "providers": providers, "intra_op_threads": threads,
+            "scale.mode": "metadata", "output_resolution": "model", "cloud.decimation": 1,
+        }}}))  # fmt: skip
+        env = dict(os.environ, ROS_DOMAIN_ID=str(self.domain_id), PYTHONPATH=str(REPO_ROOT),
+                   ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", RCUTILS_COLORIZED_OUTPUT="0")
+        self.log_path = workdir / "node.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in close()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "depth_ros.node", "--ros-args", "--params-file", str(params)],
+            env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.context = Context()
+        rclpy.init(context=self.context, domain_id=self.domain_id)
+        self.node = rclpy.create_node("node_throughput_bench", context=self.context)
+        self.image_pub = self.node.create_publisher(Image, "image", qos_profile_sensor_data)
+        self.info_pub = self.node.create_publisher(
+            CameraInfo, "camera_info", qos_profile_sensor_data
+        )
+        self.arrivals: dict[str, dict[int, float]] = {"depth": {}, "points": {}}
+        self.diagnostics: list[DiagnosticArray] = []
+        reliable = QoSProfile(depth=10)
+        for topic, kind, name in (("depth/image", Image, "depth"),
+                                  ("depth/points", PointCloud2, "points")):  # fmt: skip
+            self.node.create_subscription(kind, topic, self._arrived(name), reliable)
+        self.node.create_subscription(
+            DiagnosticArray, "/diagnostics", self.diagnostics.append, reliable
+        )
+        self._executor = SingleThreadedExecutor(context=self.context)
+        self._executor.add_node(self.node)
+        self._spinner = threading.Thread(target=self._spin, daemon=True)
+        self._spinner.start()
+
+    def _arrived(self, name: str):
+        def record(message) -> None:
+            self.arrivals[name][message.header.stamp.sec] = time.perf_counter()
+
+        return record
+
+    def _spin(self) -> None:
+        while self.context.ok():
+            try:
+                self._executor.spin_once(timeout_sec=0.05)
+            except Exception:
+                if self.context.ok():
+                    raise
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.image_pub.get_subscription_count() == 0:
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError(f"node did not start; log:\n{self.log_path.read_text()}")
+            time.sleep(0.1)
+
+    def send(self, rgb: np.ndarray, camera: PinholeIntrinsics, index: int) -> float:
+        stamp = Time(sec=index, nanosec=0)
+        image = array_to_image(rgb, "rgb8")
+        image.header.frame_id, image.header.stamp = FRAME_ID, stamp
+        info = camera.to_camera_info(image.header)
+        self.info_pub.publish(info)
+        sent = time.perf_counter()
+        self.image_pub.publish(image)
+        return sent
+
+    def close(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(timeout=30)
+        self._log.close()
+        self.context.try_shutdown()
+        self._spinner.join(timeout=5)
+
+
+def bench_node_closed_loop(node: NodeUnderTest, frames, camera, count: int) -> dict:
+    """One frame in flight: send, wait for its depth and cloud, repeat."""
+    depth_latency, cloud_latency = [], []
+    index, started = 1, time.perf_counter()
+    while len(depth_latency) < count:
+        sent = node.send(frames[index % len(frames)], camera, index)
+        deadline = time.perf_counter() + 10.0
+        while index not in node.arrivals["points"] and time.perf_counter() < deadline:
+            time.sleep(0.0005)
+        if index in node.arrivals["points"] and index in node.arrivals["depth"]:
+            depth_latency.append(node.arrivals["depth"][index] - sent)
+            cloud_latency.append(node.arrivals["points"][index] - sent)
+        index += 1  # a frame lost on the way (best effort) is simply not counted
+    elapsed = time.perf_counter() - started
+    depth_p50, depth_p99 = percentiles_ms(depth_latency)
+    cloud_p50, cloud_p99 = percentiles_ms(cloud_latency)
+    return {"fps": count / elapsed, "depth_p50_ms": depth_p50, "depth_p99_ms": depth_p99,
+            "cloud_p50_ms": cloud_p50, "cloud_p99_ms": cloud_p99, "sent": index - 1}  # fmt: skip
+
+
+def bench_node_open_loop(node: NodeUnderTest, frames, camera, rate_hz: float, seconds: float):
+    """Frames at `rate_hz` regardless of the node: how many depth images come out per second."""
+    first = 1_000_000
+    started = time.perf_counter()
+    index = 0
+    while time.perf_counter() - started < seconds:
+        node.send(frames[index % len(frames)], camera, first + index)
+        index += 1
+        time.sleep(max(0.0, started + index / rate_hz - time.perf_counter()))
+    time.sleep(2.0)
+    outputs = sum(1 for stamp in node.arrivals["depth"] if stamp >= first)
+    values = {kv.key: kv.value for kv in node.diagnostics[-1].status[0].values}
+    return {"camera_hz": rate_hz, "sent": index, "published": outputs, "fps": outputs / seconds,
+            "dropped_total": int(values["frames_dropped"]),
+            "node_inference_p50_ms": float(values["inference_latency_p50_ms"])}  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, help="ONNX model (default: untrained Monodepth2)")
+    parser.add_argument("--providers", nargs="+", default=["CPUExecutionProvider"],
+                        help=f"ONNX Runtime providers (the node's default: {DEFAULT_PROVIDERS})")
+    parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: per core)")
+    parser.add_argument("--frames", type=int, default=100, help="frames per measurement")
+    parser.add_argument("--seconds", type=float, default=10.0, help="open-loop duration")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="node_throughput_") as tmp:
+        workdir = Path(tmp)
+        model = args.model or export_untrained_monodepth2(workdir)
+        frames, camera = road_frames(workdir / "road")
+        estimator = DepthEstimator(model, args.providers, intra_op_threads=args.threads)
+        width, height = estimator.input_size
+        print(f"model {model.name}: {estimator.contract.architecture} {width}x{height}, "
+              f"providers {estimator.providers}; frames {CAMERA_WIDTH}x{CAMERA_HEIGHT}")
+        bare = bench_bare(estimator, frames, args.frames)
+        cloud = bench_cloud(estimator, frames[0], camera)
+        del estimator  # the node gets the machine to itself
+
+        node = NodeUnderTest(model, args.providers, args.threads, workdir)
+        try:
+            node.wait_ready()
+            bench_node_closed_loop(node, frames, camera, 5)  # discovery, warm-up
+            closed = bench_node_closed_loop(node, frames, camera, args.frames)
+            opened = bench_node_open_loop(node, frames, camera, 1.5 * bare["fps"], args.seconds)
+        finally:
+            node.close()
+
+    print(f"{'':34s} {'fps':>7s} {'p50 ms':>8s} {'p99 ms':>8s}")
+    rows = [
+        ("bare ONNX Runtime", bare["fps"], bare["p50_ms"], bare["p99_ms"]),
+        ("node, one frame at a time: depth", closed["fps"], closed["depth_p50_ms"],
+         closed["depth_p99_ms"]),
+        ("node, one frame at a time: cloud", closed["fps"], closed["cloud_p50_ms"],
+         closed["cloud_p99_ms"]),
+        (f"node, camera at {opened['camera_hz']:.1f} Hz", opened["fps"], math.nan, math.nan),
+    ]  # fmt: skip
+    for label, fps, p50, p99 in rows:
+        print(f"{label:34s} {fps:7.2f} {p50:8.1f} {p99:8.1f}")
+    print(f"  (camera faster than the model: {opened['published']} of {opened['sent']} frames "
+          f"published, {opened['dropped_total']} dropped in total, node inference p50 "
+          f"{opened['node_inference_p50_ms']:.1f} ms)")
+    for name, value in cloud.items():
+        print(f"{name:34s} {value:7.2f} ms")
+    print(f"ratio node / bare fps: one frame at a time {closed['fps'] / bare['fps']:.3f}, "
+          f"camera faster than the model {opened['fps'] / bare['fps']:.3f}")
+    print(f"ratio node / bare latency p50: {closed['depth_p50_ms'] / bare['p50_ms']:.3f} "
+          f"(+{closed['depth_p50_ms'] - bare['p50_ms']:.1f} ms for resize, scale, messages, DDS)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

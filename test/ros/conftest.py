@@ -1,0 +1,108 @@
+"""Fixtures of the ROS tests: a private ROS_DOMAIN_ID per test, the test's rclpy side, the node
+in its own process, and a colcon build of the package (once per session, in a temp dir).
+
+Every test here talks real DDS (Fast DDS, discovery limited to localhost). Domains are claimed
+with a file lock in the temp dir, so concurrent pytest runs on one machine never share one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from test.ros.node_process import REPO_ROOT, NodeProcess
+from test.ros.ros_harness import RosHarness
+
+DOMAIN_IDS = range(20, 101)  # Fast DDS ports of domains above 101 collide with ephemeral ports
+PACKAGE_FILES = ("package.xml", "setup.py", "setup.cfg", "resource", "depth_ros", "launch",
+                 "config", "rviz")  # fmt: skip
+
+
+@pytest.fixture
+def ros_domain_id() -> Iterator[int]:
+    """A ROS_DOMAIN_ID held by this test alone (an exclusive flock per id)."""
+    lock_dir = Path(tempfile.gettempdir()) / "depth_ros_test_domains"
+    lock_dir.mkdir(exist_ok=True)
+    candidates = list(DOMAIN_IDS)
+    random.shuffle(candidates)
+    for domain_id in candidates:
+        lock = open(lock_dir / f"{domain_id}.lock", "w")  # noqa: SIM115 - held for the test
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            continue
+        try:
+            yield domain_id
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            lock.close()
+        return
+    raise RuntimeError(f"all ROS domain ids {DOMAIN_IDS} are taken by other test runs")
+
+
+@pytest.fixture
+def ros(ros_domain_id: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[RosHarness]:
+    """The test's publishers, recorders and parameter clients on the test's domain."""
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    monkeypatch.delenv("ROS_LOCALHOST_ONLY", raising=False)
+    harness = RosHarness(ros_domain_id)
+    try:
+        yield harness
+    finally:
+        harness.close()
+
+
+@pytest.fixture
+def start_node(ros_domain_id: int, tmp_path: Path) -> Iterator[Callable[..., NodeProcess]]:
+    """Factory: start_node(parameters, **NodeProcess options) -> a running node process on the
+    test's domain. Nodes still running at the end of the test are stopped."""
+    started: list[NodeProcess] = []
+
+    def start(parameters: dict[str, Any], **options: Any) -> NodeProcess:
+        node = NodeProcess(
+            ros_domain_id, tmp_path / f"node{len(started)}", parameters, **options
+        )
+        started.append(node)
+        return node
+
+    yield start
+    for node in started:
+        if node.alive():
+            node.stop()
+
+
+@pytest.fixture(scope="session")
+def colcon_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`colcon build` of a copy of the package (the repository stays clean); the install base.
+
+    Built once per session: several tests look at the same install tree.
+    """
+    root = tmp_path_factory.mktemp("colcon")
+    source = root / "src" / "depth_ros"
+    source.mkdir(parents=True)
+    for name in PACKAGE_FILES:
+        origin = REPO_ROOT / name
+        if origin.is_dir():
+            shutil.copytree(origin, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(origin, source / name)
+    colcon = Path(sys.executable).parent / "colcon"
+    command = [
+        str(colcon), "--log-base", str(root / "log"), "build",
+        "--base-paths", str(root / "src"),
+        "--build-base", str(root / "build"),
+        "--install-base", str(root / "install"),
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"colcon build failed:\n{result.stdout}\n{result.stderr}"
+    return root / "install"

@@ -1,0 +1,199 @@
+"""colcon packaging, the launch file, the RViz view, and the installed executable.
+
+`colcon build` of a copy of the package (conftest's session fixture, in a temp dir) must give an
+install tree that `ros2 run` / `ros2 launch` can use: the ament index marker, package.xml, the
+launch, config and rviz files under share/depth_ros, and the monodepth_node executable under
+lib/depth_ros. One test starts the node from that installed executable, over DDS.
+
+The launch file is checked statically (parsed with `ast`, not executed): the `launch` and
+`launch_ros` packages are not on PyPI, so they cannot be installed here, and importing the file
+would fail. What can be checked without them is checked: the declared arguments and their
+defaults, and that the executable, params file and RViz config it names exist in the install
+tree.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sensor_msgs.msg import Image
+
+from test.ros.node_process import ros_environment
+from test.ros.ros_harness import RosHarness, image_message, send_until_received, stamp_of
+from test.ros.scene import FRAME_ID, node_parameters, plane_contract, random_rgb
+from test.runtime.onnx_models import constant_depth_model
+
+pytestmark = pytest.mark.ros
+
+PACKAGE = "depth_ros"
+LAUNCH_ARGUMENTS = {
+    "model", "image", "camera_info", "params_file", "namespace", "use_sim_time", "rviz",
+    "fixed_frame",
+}  # fmt: skip
+
+
+def package_prefix(install: Path) -> Path:
+    """colcon's default isolated layout: <install>/<package>."""
+    return install / PACKAGE
+
+
+def site_packages(prefix: Path) -> Path:
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    return prefix / "lib" / version / "site-packages"
+
+
+def test_install_tree_holds_what_ros2_run_and_launch_need(colcon_install: Path) -> None:
+    prefix = package_prefix(colcon_install)
+    share = prefix / "share" / PACKAGE
+    for path in (
+        prefix / "share" / "ament_index" / "resource_index" / "packages" / PACKAGE,
+        share / "package.xml",
+        share / "launch" / "monodepth.launch.py",
+        share / "config" / "monodepth.yaml",
+        share / "config" / "monodepth_indoor.yaml",
+        share / "rviz" / "monodepth.rviz",
+        site_packages(prefix) / PACKAGE / "node.py",
+    ):
+        assert path.is_file(), f"{path} missing from the colcon install tree"
+    executable = prefix / "lib" / PACKAGE / "monodepth_node"
+    assert executable.is_file() and os.access(executable, os.X_OK)
+    manifest = ElementTree.parse(share / "package.xml").getroot()
+    assert manifest.get("format") == "3" and manifest.findtext("name") == PACKAGE
+    assert manifest.findtext("export/build_type") == "ament_python"
+    depends = {element.text for element in manifest.iter("exec_depend")}
+    assert {"rclpy", "sensor_msgs", "diagnostic_msgs", "rcl_interfaces", "launch_ros"} <= depends
+
+
+class LaunchCalls(ast.NodeVisitor):
+    """Calls of DeclareLaunchArgument / Node / PathJoinSubstitution in a launch file."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, list[ast.Call]] = {}
+
+    def visit_Call(self, node: ast.Call) -> None:
+        if isinstance(node.func, ast.Name):
+            self.calls.setdefault(node.func.id, []).append(node)
+        self.generic_visit(node)
+
+
+def keyword(call: ast.Call, name: str) -> ast.expr | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def literal(node: ast.expr | None) -> Any:
+    return ast.literal_eval(node) if node is not None else None
+
+
+def path_parts(node: ast.expr | None) -> list[str]:
+    """The string parts of PathJoinSubstitution([share, "config", "x.yaml"])."""
+    assert isinstance(node, ast.Call) and node.func.id == "PathJoinSubstitution"  # type: ignore[union-attr]
+    (items,) = node.args
+    assert isinstance(items, ast.List)
+    return [item.value for item in items.elts if isinstance(item, ast.Constant)]
+
+
+def test_launch_file_arguments_and_what_it_starts_exist_in_the_install_tree(
+    colcon_install: Path,
+) -> None:
+    prefix = package_prefix(colcon_install)
+    share = prefix / "share" / PACKAGE
+    tree = ast.parse((share / "launch" / "monodepth.launch.py").read_text())
+    functions = {f.name for f in tree.body if isinstance(f, ast.FunctionDef)}
+    assert "generate_launch_description" in functions
+    visitor = LaunchCalls()
+    visitor.visit(tree)
+
+    arguments = {literal(call.args[0]): call for call in visitor.calls["DeclareLaunchArgument"]}
+    assert set(arguments) == LAUNCH_ARGUMENTS
+    assert all(keyword(call, "description") is not None for call in arguments.values())
+    assert keyword(arguments["model"], "default_value") is None  # required: no good default
+    defaults = {
+        name: literal(keyword(call, "default_value"))
+        for name, call in arguments.items()
+        if isinstance(keyword(call, "default_value"), ast.Constant)
+    }
+    assert defaults == {
+        "image": "image", "camera_info": "camera_info", "namespace": "",
+        "use_sim_time": "false", "rviz": "false", "fixed_frame": FRAME_ID,
+    }  # fmt: skip
+    params_default = path_parts(keyword(arguments["params_file"], "default_value"))
+    assert (share.joinpath(*params_default)).is_file(), params_default
+
+    nodes = {literal(keyword(call, "executable")): call for call in visitor.calls["Node"]}
+    assert set(nodes) == {"monodepth_node", "rviz2"}
+    depth_node = nodes["monodepth_node"]
+    package = depth_node.keywords[[k.arg for k in depth_node.keywords].index("package")].value
+    assert isinstance(package, ast.Name) and package.id == "PACKAGE"  # PACKAGE = "depth_ros"
+    assert (prefix / "lib" / PACKAGE / "monodepth_node").is_file()
+    remapped = [
+        literal(pair.elts[0]) for pair in keyword(depth_node, "remappings").elts  # type: ignore[union-attr]
+    ]
+    assert remapped == ["image", "image/compressed", "camera_info"]
+    parameters = ast.unparse(keyword(depth_node, "parameters"))
+    assert "params_file" in parameters and "'model'" in parameters
+    assert "'use_sim_time'" in parameters
+
+    rviz = nodes["rviz2"]
+    assert ast.unparse(keyword(rviz, "condition")) == "IfCondition(rviz)"
+    rviz_arguments = keyword(rviz, "arguments")
+    assert isinstance(rviz_arguments, ast.List)
+    assert literal(rviz_arguments.elts[0]) == "-d" and literal(rviz_arguments.elts[2]) == "-f"
+    assert share.joinpath(*path_parts(rviz_arguments.elts[1])).is_file()
+
+
+def test_rviz_config_shows_input_depth_preview_and_cloud_in_the_optical_frame() -> None:
+    from test.ros.node_process import REPO_ROOT
+
+    config = yaml.safe_load((REPO_ROOT / "rviz" / "monodepth.rviz").read_text())
+    manager = config["Visualization Manager"]
+    displays = {
+        (display["Class"], display["Topic"]["Value"])
+        for display in manager["Displays"]
+        if "Topic" in display and display["Enabled"]
+    }
+    assert displays == {
+        ("rviz_default_plugins/Image", "image"),
+        ("rviz_default_plugins/Image", "depth/image"),
+        ("rviz_default_plugins/Image", "depth/colorized"),
+        ("rviz_default_plugins/PointCloud2", "depth/points"),
+    }
+    assert manager["Global Options"]["Fixed Frame"] == FRAME_ID
+
+
+def test_installed_executable_runs_the_node_with_the_installed_config(
+    colcon_install: Path, ros: RosHarness, start_node, tmp_path: Path
+) -> None:
+    prefix = package_prefix(colcon_install)
+    env = {
+        "PYTHONPATH": str(site_packages(prefix)),
+        "AMENT_PREFIX_PATH": str(prefix),
+    }
+    probe = subprocess.run(
+        [sys.executable, "-c", "import depth_ros.node; print(depth_ros.node.__file__)"],
+        cwd=tmp_path, env={**ros_environment(0), **env}, capture_output=True, text=True,
+        check=True,
+    )  # fmt: skip
+    assert probe.stdout.strip().startswith(str(prefix)), probe.stdout  # not the repository
+
+    model = constant_depth_model(tmp_path / "two.onnx", 2.0, plane_contract())
+    node = start_node(
+        node_parameters(model),
+        executable=[str(prefix / "lib" / PACKAGE / "monodepth_node")],
+        extra_params_files=[prefix / "share" / PACKAGE / "config" / "monodepth.yaml"],
+        extra_env=env,
+    )
+    depth_rec = ros.record(Image, "depth/image")
+    image_pub = ros.publisher(Image, "image")
+    ros.wait_for_subscribers(image_pub)
+    image = image_message(random_rgb(1), "rgb8", FRAME_ID, stamp_of(1))
+    depth = send_until_received([(image_pub, image)], depth_rec, stamp_of(1))
+    assert (depth.encoding, depth.width, depth.height) == ("32FC1", 64, 32)
+    assert node.stop() == 0

@@ -1,0 +1,134 @@
+"""The shipped training configs load, and bad configs fail naming the offending key.
+
+Errors are checked both from `load_config` and through the `train` command, which must exit with
+status 2 and print the key before touching any data or model.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from training import trainer
+from training.config import ConfigError, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = sorted((REPO / "config" / "train").glob("*.yaml"))
+
+
+def run_train_command(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    trainer.add_arguments(parser)
+    return trainer.main(parser.parse_args(list(argv)))
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_every_documented_config_is_shipped_and_valid() -> None:
+    names = {p.stem for p in CONFIGS}
+    assert {"kitti_mono", "kitti_stereo", "kitti_mono_stereo", "nyu_mono", "synthetic"} <= names
+    for path in CONFIGS:
+        load_config(path)  # raises on any unknown key or bad value
+
+
+def test_kitti_mono_holds_the_paper_defaults() -> None:
+    cfg = load_config(REPO / "config/train/kitti_mono.yaml")
+    assert (cfg.data.width, cfg.data.height) == (640, 192)
+    assert cfg.data.frame_offsets == [0, -1, 1] and not cfg.data.use_stereo
+    assert cfg.model.num_layers == 18 and cfg.model.weights_init == "pretrained"
+    assert cfg.model.scales == [0, 1, 2, 3]
+    assert cfg.optim.learning_rate == pytest.approx(1e-4)
+    assert (cfg.optim.epochs, cfg.optim.scheduler_step) == (20, 15)
+    assert cfg.optim.scheduler_gamma == pytest.approx(0.1)
+    assert cfg.optim.batch_size == 12
+    assert cfg.loss.automask and cfg.run.amp == "off"
+
+
+def test_stereo_variants_and_nyu() -> None:
+    stereo = load_config(REPO / "config/train/kitti_stereo.yaml")
+    assert stereo.data.frame_offsets == [0] and stereo.data.use_stereo
+    mono_stereo = load_config(REPO / "config/train/kitti_mono_stereo.yaml")
+    assert mono_stereo.data.frame_offsets == [0, -1, 1] and mono_stereo.data.use_stereo
+    nyu = load_config(REPO / "config/train/nyu_mono.yaml")
+    assert nyu.data.dataset == "nyu" and not nyu.loss.automask
+    assert "--init-from" in (REPO / "config/train/nyu_mono.yaml").read_text()
+
+
+def test_synthetic_config_runs_on_the_cpu_without_downloads() -> None:
+    cfg = load_config(REPO / "config/train/synthetic.yaml")
+    assert cfg.model.weights_init == "scratch" and cfg.run.amp == "off"
+    assert "python -m training generate --kind outdoor" in (
+        REPO / "config/train/synthetic.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("optim:\n  learning_rat: 0.1\n", "optim.learning_rat"),  # unknown key
+        ("trainer:\n  epochs: 3\n", "trainer"),  # unknown section
+        ("optim:\n  batch_size: four\n", "optim.batch_size"),  # wrong type
+        ("data:\n  frame_offsets: 0\n", "data.frame_offsets"),  # not a list
+        ("loss:\n  automask: 1\n", "loss.automask"),  # int is not a bool
+        ("data:\n  height: 100\n", "data.height"),  # not a multiple of 32
+        ("run:\n  amp: fp8\n", "run.amp"),  # not a choice
+        ("model:\n  weights_init: imagenet\n", "model.weights_init"),
+        ("optim:\n  learning_rate: -1.0\n", "optim.learning_rate"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path: Path, text: str, key: str,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(path)
+    assert run_train_command("--config", str(path)) == trainer.EXIT_CONFIG
+    assert key in capsys.readouterr().err
+
+
+def test_bad_override_names_the_key(capsys: pytest.CaptureFixture[str]) -> None:
+    synthetic = str(REPO / "config/train/synthetic.yaml")
+    with pytest.raises(ConfigError, match=r"optim\.epochs"):
+        load_config(synthetic, ["optim.epochs=ten"])
+    status = run_train_command("--config", synthetic, "--set", "model.nope=1")
+    assert status == trainer.EXIT_CONFIG
+    assert "model.nope" in capsys.readouterr().err
+
+
+def test_missing_config_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "absent.yaml"
+    assert run_train_command("--config", str(missing)) == trainer.EXIT_CONFIG
+    assert str(missing) in capsys.readouterr().err
+
+
+def test_overrides_replace_file_values() -> None:
+    cfg = load_config(REPO / "config/train/kitti_mono.yaml",
+                      ["optim.batch_size=4", "data.frame_offsets=[0, 1]", "run.seed=7"])
+    assert (cfg.optim.batch_size, cfg.data.frame_offsets, cfg.run.seed) == (4, [0, 1], 7)
+
+
+def test_missing_split_file_is_named_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = run_train_command(
+        "--config", str(REPO / "config/train/synthetic.yaml"), "--out-dir", str(tmp_path / "run"),
+        "--set", f"data.root={tmp_path}", "--set", "data.train_split=nowhere.txt",
+        "--set", "run.device=cpu",
+    )
+    assert status == trainer.EXIT_CONFIG
+    assert "data.train_split" in capsys.readouterr().err
+
+
+def test_amp_on_cpu_is_refused_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = run_train_command(
+        "--config", str(REPO / "config/train/synthetic.yaml"), "--out-dir", str(tmp_path),
+        "--set", "run.device=cpu", "--set", "run.amp=bf16",
+    )
+    assert status == trainer.EXIT_CONFIG
+    assert "run.amp" in capsys.readouterr().err

@@ -1,0 +1,273 @@
+"""The trainer on real generated data, on the CPU: exact resume, safe checkpoints, clean stops.
+
+Runs are tiny (64 x 64, batch 2, a 4-sample split so epochs end every 2 steps) but go through
+the real `train` command: the real Monodepth2 task, datasets with augmentation on, validation,
+TensorBoard and checkpoint files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from training import checkpoint, trainer
+from training.checkpoint import CheckpointError, load_task, read_checkpoint, save_checkpoint
+from training.config import TrainConfig, load_config
+from training.device import setup_runtime
+from training.task import StepOutput, build_task
+
+REPO = Path(__file__).resolve().parents[2]
+SYNTHETIC = str(REPO / "config" / "train" / "synthetic.yaml")
+
+
+@pytest.fixture(autouse=True)
+def _two_threads() -> None:
+    torch.set_num_threads(2)
+
+
+@pytest.fixture
+def splits(outdoor_root: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """4 training samples (2 batches of 2 per epoch) and 2 held-out samples with depth."""
+    train = tmp_path / "train_small.txt"
+    lines = (outdoor_root / "splits" / "train_files.txt").read_text().splitlines()
+    train.write_text("\n".join(lines[:4]) + "\n")
+    val = tmp_path / "val_small.txt"
+    lines = (outdoor_root / "splits" / "test_files.txt").read_text().splitlines()
+    val.write_text("\n".join(lines[:2]) + "\n")
+    return train, val
+
+
+def overrides(outdoor_root: Path, splits: tuple[Path, Path], *sets: str) -> list[str]:
+    """`--set` items for a tiny CPU run of the quick config on the test sequence."""
+    train, val = splits
+    return [
+        f"data.root={outdoor_root}", f"data.train_split={train}", f"data.val_split={val}",
+        "data.height=64", "data.width=64", "data.num_workers=0", "optim.batch_size=2",
+        "optim.learning_rate=1e-4", "optim.epochs=4", "optim.scheduler_step=1",
+        "optim.scheduler_gamma=0.5", "run.device=cpu", "run.log_every=2", "run.image_every=2",
+        "run.save_every=1000", *sets,
+    ]
+
+
+def small_run(
+    outdoor_root: Path, splits: tuple[Path, Path], out_dir: Path, *sets: str
+) -> list[str]:
+    """CLI arguments of `train` for that tiny run, writing to out_dir."""
+    argv = ["--config", SYNTHETIC, "--out-dir", str(out_dir)]
+    for item in overrides(outdoor_root, splits, *sets):
+        argv += ["--set", item]
+    return argv
+
+
+def train(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    trainer.add_arguments(parser)
+    return trainer.main(parser.parse_args(argv))
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return read_checkpoint(path)["model"]
+
+
+def assert_same_tensors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=1e-6, msg=name)
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_resume_continues_exactly(outdoor_root: Path, splits: tuple[Path, Path],
+                                  tmp_path: Path) -> None:
+    """5 steps straight == 3 steps, stop, resume to 5: same weights, tensor by tensor.
+
+    Epochs are 2 steps, so the cut falls mid-epoch (batch 1 of epoch 2) and both runs cross
+    epoch ends (learning-rate decay, validation) before and after it. Augmentation and the
+    auto-mask tie-break noise are on, so data order and every random stream must be restored.
+    """
+    straight, cut = tmp_path / "straight", tmp_path / "cut"
+    assert train(small_run(outdoor_root, splits, straight, "optim.max_steps=5")) == 0
+    assert train(small_run(outdoor_root, splits, cut, "optim.max_steps=3")) == 0
+    state = read_checkpoint(cut / "last.pt")
+    assert (state["step"], state["epoch"], state["batch_in_epoch"]) == (3, 1, 1)
+    after_cut = state["model"]
+    assert train([*small_run(outdoor_root, splits, cut, "optim.max_steps=5"), "--resume"]) == 0
+
+    final = read_checkpoint(cut / "last.pt")
+    assert final["step"] == 5 and read_checkpoint(straight / "last.pt")["step"] == 5
+    assert_same_tensors(weights(straight / "last.pt"), final["model"])
+    changed = [k for k in after_cut if not torch.equal(after_cut[k], final["model"][k])]
+    assert changed, "the resumed steps did not change the weights"
+    assert final["optimizer"]["param_groups"][0]["lr"] == pytest.approx(1e-4 * 0.5**2)
+
+
+def test_run_writes_checkpoint_summary_and_tensorboard(
+    outdoor_root: Path, splits: tuple[Path, Path], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "run"
+    assert train(small_run(outdoor_root, splits, out, "optim.epochs=1")) == 0
+    import json
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 2 and summary["epochs_completed"] == 1
+    assert summary["checkpoint"] == str(out / "last.pt")
+    for key in ("val_initial", "val_final"):
+        assert summary[key]["abs_rel"] > 0 and summary[key]["photometric"] > 0
+    assert {"loss", "photometric", "smoothness", "automask_fraction", "lr", "images_per_s"} <= set(
+        summary["final_losses"])
+    assert (out / "config.yaml").is_file()
+    assert list((out / "tb").glob("events.out.tfevents.*"))
+    printed = capsys.readouterr().out
+    assert "AbsRel (untrained)" in printed and str(out / "last.pt") in printed
+
+    # A new run refuses to overwrite it; the evaluation side can rebuild the trained task.
+    assert train(small_run(outdoor_root, splits, out)) == trainer.EXIT_CONFIG
+    assert "--resume" in capsys.readouterr().err
+    cfg, task = load_task(out / "last.pt")
+    assert cfg.data.width == 64 and not task.training
+    image = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        depth = task.depth_model()(image)
+    assert depth.shape == (1, 1, 64, 64) and torch.isfinite(depth).all()
+
+
+def test_crash_during_save_keeps_the_previous_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, {"step": 1, "model": {"w": torch.ones(1000)}})
+    before = digest(path)
+
+    def crashing_save(obj: object, handle: object) -> None:
+        handle.write(b"half a checkpoint")  # type: ignore[attr-defined]
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(checkpoint.torch, "save", crashing_save)
+    with pytest.raises(OSError, match="No space left"):
+        save_checkpoint(path, {"step": 2, "model": {"w": torch.zeros(1000)}})
+    monkeypatch.undo()
+
+    assert digest(path) == before
+    assert read_checkpoint(path)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"], "temporary file left behind"
+
+
+def test_unreadable_or_foreign_checkpoints_are_named(tmp_path: Path) -> None:
+    truncated = tmp_path / "truncated.pt"
+    save_checkpoint(truncated, {"model": {"w": torch.ones(1000)}})
+    truncated.write_bytes(truncated.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=r"truncated\.pt"):
+        read_checkpoint(truncated)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"state_dict": {}}, foreign)
+    with pytest.raises(CheckpointError, match="not a depth_ros-checkpoint"):
+        read_checkpoint(foreign)
+    with pytest.raises(CheckpointError, match=r"absent\.pt"):
+        read_checkpoint(tmp_path / "absent.pt")
+
+
+def test_non_finite_loss_stops_without_overwriting(
+    outdoor_root: Path, splits: tuple[Path, Path], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "run"
+    assert train(small_run(outdoor_root, splits, out, "optim.max_steps=2")) == 0
+    good = digest(out / "last.pt")
+    real_build_task = trainer.build_task
+
+    def poisoned_task(cfg: TrainConfig) -> torch.nn.Module:
+        task = real_build_task(cfg)
+        forward = task.forward
+
+        def nan_forward(batch: dict[str, torch.Tensor]) -> StepOutput:
+            output = forward(batch)
+            output.loss = output.loss * float("nan")
+            return output
+
+        task.forward = nan_forward
+        return task
+
+    monkeypatch.setattr(trainer, "build_task", poisoned_task)
+    argv = [*small_run(outdoor_root, splits, out, "optim.max_steps=6", "run.save_every=1"),
+            "--resume"]
+    assert train(argv) == trainer.EXIT_NON_FINITE
+    message = capsys.readouterr().err
+    assert "step 3" in message and "photometric=" in message and "nan" in message.lower()
+    assert digest(out / "last.pt") == good
+    assert read_checkpoint(out / "last.pt")["step"] == 2
+
+
+def test_init_from_loads_weights_and_starts_a_new_run(
+    outdoor_root: Path, splits: tuple[Path, Path], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    source = tmp_path / "source"
+    assert train(small_run(outdoor_root, splits, source, "optim.max_steps=1")) == 0
+    cfg = load_config(SYNTHETIC, [*overrides(outdoor_root, splits),
+                                  f"run.out_dir={tmp_path / 'new'}"])
+    fresh = trainer.Trainer(cfg, setup_runtime(cfg.run), init_from=source / "last.pt")
+    assert fresh.step == 0 and not fresh.optimizer.state
+    assert_same_tensors(fresh.task.state_dict(), weights(source / "last.pt"))
+
+    # Weights of another architecture are refused with a message naming what differs.
+    other = load_config(SYNTHETIC, ["data.frame_offsets=[0]", "data.use_stereo=true",
+                                    "model.scales=[0]"])
+    mismatched = tmp_path / "stereo.pt"
+    save_checkpoint(mismatched, {"model": build_task(other).state_dict()})
+    argv = [*small_run(outdoor_root, splits, tmp_path / "new2"), "--init-from", str(mismatched)]
+    assert train(argv) == trainer.EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "missing keys" in err and "pose_net.encoder" in err and str(mismatched) in err
+
+    bad_shape = weights(source / "last.pt")
+    name = next(k for k in bad_shape if k.endswith("conv1.weight"))
+    bad_shape[name] = torch.zeros(1, 1, 1, 1)
+    reshaped = tmp_path / "reshaped.pt"
+    save_checkpoint(reshaped, {"model": bad_shape})
+    argv = [*small_run(outdoor_root, splits, tmp_path / "new3"), "--init-from", str(reshaped)]
+    assert train(argv) == trainer.EXIT_CONFIG
+    assert f"{name}: checkpoint (1, 1, 1, 1)" in capsys.readouterr().err
+
+
+def test_sigterm_saves_a_resumable_checkpoint(
+    outdoor_root: Path, splits: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A real training process gets SIGTERM mid-run, saves, exits 143 and resumes."""
+    out = tmp_path / "run"
+    argv = small_run(outdoor_root, splits, out, "optim.epochs=1000")
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "training", "train", *argv]
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list((out / "tb").glob("events.out.tfevents.*")):  # training has started
+            assert process.poll() is None, process.communicate()[1]
+            assert time.monotonic() < deadline, "training did not start"
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "SIGTERM" in stderr and "--resume" in stderr
+    stopped_at = read_checkpoint(out / "last.pt")["step"]
+    assert stopped_at >= 1
+
+    more = small_run(outdoor_root, splits, out, "optim.epochs=1000",
+                     f"optim.max_steps={stopped_at + 2}")
+    assert train([*more, "--resume"]) == 0
+    assert read_checkpoint(out / "last.pt")["step"] == stopped_at + 2

@@ -1,0 +1,164 @@
+"""Checkpoint files: atomic writes, safe reads, and rebuilding a trained task from one.
+
+A checkpoint is a `torch.save`d dict of tensors and plain Python values only, so it loads with
+`weights_only=True` (no code runs when a file is opened):
+
+    format "depth_ros-checkpoint", version 1, config (config_to_dict), model (task state dict),
+    optimizer, scheduler, scaler, step, epoch, batch_in_epoch, rng (per rank), summary.
+
+Writes go to a temporary file in the same folder, are fsynced, then renamed over the target, so
+a crash or a full disk mid-save leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from training.config import TrainConfig, config_from_dict
+
+FORMAT = "depth_ros-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is missing, unreadable or not ours; the message names the file."""
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
+    """Write `state` (plus format/version tags) to `path` atomically; return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as handle:
+            torch.save({"format": FORMAT, "version": VERSION, **state}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    _fsync_directory(path.parent)
+    return path
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint dict with `weights_only=True`, checking that it is one of ours."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises several types for truncated or foreign files
+        raise CheckpointError(f"checkpoint {path} cannot be read: {exc}") from exc
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        seen = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise CheckpointError(f"{path} is not a {FORMAT} file (format: {seen!r})")
+    if state.get("version") != VERSION:
+        raise CheckpointError(
+            f"checkpoint {path} has version {state.get('version')!r}; expected {VERSION}"
+        )
+    return state
+
+
+def load_task(
+    path: str | Path, map_location: str | torch.device = "cpu"
+) -> tuple[TrainConfig, nn.Module]:
+    """Rebuild the trained task of a checkpoint, in eval mode on `map_location`.
+
+    The task is built without downloading or reading ImageNet weights (they are overwritten by
+    the checkpoint anyway); the returned config is the one the run trained with.
+    """
+    from training.task import build_task  # the task pulls in every model; import only when used
+
+    state = read_checkpoint(path, map_location)
+    config = config_from_dict(state["config"])
+    build_config = copy.deepcopy(config)
+    build_config.model.weights_init = "scratch"
+    task = build_task(build_config)
+    load_weights(task, state["model"], source=str(path))
+    task.to(map_location)
+    task.eval()
+    return config, task
+
+
+def load_weights(module: nn.Module, weights: dict[str, torch.Tensor], source: str) -> None:
+    """Copy `weights` into `module`, requiring the same keys and shapes (message on mismatch)."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(weights))
+    unexpected = sorted(set(weights) - set(own))
+    wrong_shape = [
+        f"{k}: checkpoint {tuple(weights[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in sorted(set(own) & set(weights))
+        if weights[k].shape != own[k].shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing keys (under {_prefixes(missing)})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected keys (under {_prefixes(unexpected)})")
+    if wrong_shape:
+        problems.append(f"{len(wrong_shape)} shape mismatches (e.g. {'; '.join(wrong_shape[:3])})")
+    if problems:
+        raise CheckpointError(
+            f"weights from {source} do not fit the model: {'; '.join(problems)}. "
+            "Check model.architecture, model.num_layers, model.scales and data.frame_offsets."
+        )
+    module.load_state_dict(weights, strict=True)
+
+
+def _prefixes(keys: list[str], depth: int = 3) -> str:
+    """Where a set of state-dict keys lives, e.g. `pose_net.encoder.encoder, depth_net.decoder`."""
+    return ", ".join(sorted({".".join(k.split(".")[:depth]) for k in keys}))
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """This process's Python, NumPy, torch CPU and CUDA random states, as checkpointable values."""
+    version, mt_state, gauss = random.getstate()
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": [version, list(mt_state), gauss],
+        "numpy": [np_name, torch.from_numpy(np_keys.astype(np.int64)), int(np_pos),
+                  int(np_has_gauss), float(np_gauss)],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of capture_rng_state."""
+    version, mt_state, gauss = state["python"]
+    random.setstate((version, tuple(mt_state), gauss))
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = state["numpy"]
+    np_keys = np_keys.numpy().astype(np.uint32)
+    np.random.set_state((np_name, np_keys, np_pos, np_has_gauss, np_gauss))
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        cuda_states = [s.cpu() for s in state["cuda"]][: torch.cuda.device_count()]
+        torch.cuda.set_rng_state_all(cuda_states)
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make the rename itself durable (POSIX); harmless where directories cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

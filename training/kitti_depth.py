@@ -1,0 +1,170 @@
+"""KITTI ground-truth depth: velodyne scans projected into a rectified colour camera.
+
+Frames and files (KITTI raw layout, paths relative to the dataset root):
+    <date>/calib_cam_to_cam.txt   P_rect_0k (3 x 4, pixels), R_rect_00 (3 x 3), S_rect_0k (W H)
+    <date>/calib_velo_to_cam.txt  R (3 x 3), T (3, metres): velodyne frame -> camera 0 frame
+    <drive>/velodyne_points/data/%010d.bin  float32 rows (x fwd, y left, z up, reflectance)
+A velodyne point X maps to pixels by P_rect_0k @ R_rect_00 (4 x 4) @ [R | T] (4 x 4) @ X; the
+third row of that product is the depth along the camera's optical axis in metres. Only points in
+front of the camera are kept and, where several land on one pixel, the nearest wins. The map has
+the camera's full rectified size (S_rect) and is 0 where no point landed.
+
+Pixel convention: like the rest of the project, pixel column u is centred at x = u (0-based), so
+a point lands on round(x). KITTI's devkit (MATLAB) counts from 1 and the published Eigen-split
+ground truth subtracts 1 after rounding; `devkit_pixels=True` reproduces that file exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from training.datasets import SplitEntry
+
+logger = logging.getLogger(__name__)
+
+CAMERA_OF_SIDE = {"l": 2, "r": 3}  # split side -> KITTI colour camera number
+CACHE_FORMAT = "depth_ros-gt-v1"  # bump when the way maps are computed changes
+
+
+class CalibrationError(ValueError):
+    """A KITTI calibration file lacks a matrix or has one of the wrong size."""
+
+
+def read_calib_file(path: str | Path) -> dict[str, np.ndarray]:
+    """Parse `key: numbers` lines into float64 arrays, skipping non-numeric ones (calib_time)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"calibration file {path} does not exist")
+    values: dict[str, np.ndarray] = {}
+    for line in path.read_text().splitlines():
+        key, sep, text = line.partition(":")
+        if not sep:
+            continue
+        try:
+            values[key.strip()] = np.array([float(v) for v in text.split()], dtype=np.float64)
+        except ValueError:
+            continue  # e.g. "calib_time: 09-Jan-2012 13:57:47"
+    return values
+
+
+def _matrix(
+    calib: dict[str, np.ndarray], key: str, shape: tuple[int, ...], path: Path
+) -> np.ndarray:
+    if key not in calib:
+        raise CalibrationError(f"{path} has no {key!r}; expected a {shape} matrix")
+    if calib[key].size != int(np.prod(shape)):
+        raise CalibrationError(
+            f"{path}: {key} has {calib[key].size} numbers; expected {int(np.prod(shape))} {shape}"
+        )
+    return calib[key].reshape(shape)
+
+
+def velodyne_projection(
+    calib_dir: str | Path, camera: int = 2
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """(3 x 4 matrix: velodyne metres -> homogeneous pixels of `camera`, (H, W) of its image)."""
+    calib_dir = Path(calib_dir)
+    cam_path = calib_dir / "calib_cam_to_cam.txt"
+    velo_path = calib_dir / "calib_velo_to_cam.txt"
+    cam_to_cam = read_calib_file(cam_path)
+    velo_to_cam = read_calib_file(velo_path)
+
+    velo_to_cam0 = np.eye(4)
+    velo_to_cam0[:3, :3] = _matrix(velo_to_cam, "R", (3, 3), velo_path)
+    velo_to_cam0[:3, 3] = _matrix(velo_to_cam, "T", (3,), velo_path)
+    rectify = np.eye(4)
+    rectify[:3, :3] = _matrix(cam_to_cam, "R_rect_00", (3, 3), cam_path)
+    p_rect = _matrix(cam_to_cam, f"P_rect_{camera:02d}", (3, 4), cam_path)
+    width, height = _matrix(cam_to_cam, f"S_rect_{camera:02d}", (2,), cam_path)
+    return p_rect @ rectify @ velo_to_cam0, (round(float(height)), round(float(width)))
+
+
+def load_velodyne_points(path: str | Path) -> np.ndarray:
+    """N x 4 float32 (x fwd, y left, z up in metres, reflectance) from a KITTI `.bin` scan."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"velodyne scan {path} does not exist")
+    raw = np.fromfile(path, dtype=np.float32)
+    if raw.size % 4:
+        raise ValueError(f"velodyne scan {path} has {raw.size} floats; expected a multiple of 4")
+    return raw.reshape(-1, 4)
+
+
+def project_to_depth_map(
+    points: np.ndarray,
+    projection: np.ndarray,
+    image_shape: tuple[int, int],
+    devkit_pixels: bool = False,
+) -> np.ndarray:
+    """Sparse H x W float32 depth (metres, 0 = no point) of N x 3+ velodyne points.
+
+    Points behind or on the image plane are dropped; the nearest point wins each pixel.
+    """
+    height, width = image_shape
+    homogeneous = np.concatenate([points[:, :3].astype(np.float64), np.ones((len(points), 1))], 1)
+    projected = homogeneous @ projection.T  # N x 3: (u z, v z, z)
+    depth = projected[:, 2]
+    front = depth > 0
+    projected, depth = projected[front], depth[front]
+    cols = np.round(projected[:, 0] / depth).astype(np.int64)
+    rows = np.round(projected[:, 1] / depth).astype(np.int64)
+    if devkit_pixels:
+        cols -= 1
+        rows -= 1
+    inside = (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height)
+    flat = rows[inside] * width + cols[inside]
+    depth = depth[inside]
+
+    # Sort by pixel, then by depth: the first entry of each pixel's run is its nearest point.
+    order = np.lexsort((depth, flat))
+    pixels, first = np.unique(flat[order], return_index=True)
+    depth_map = np.zeros(height * width, dtype=np.float32)
+    depth_map[pixels] = depth[order][first]
+    return depth_map.reshape(height, width)
+
+
+def velodyne_depth_map(
+    root: str | Path, entry: SplitEntry, devkit_pixels: bool = False
+) -> np.ndarray:
+    """Ground-truth depth (metres, 0 unknown) of one split entry, at the camera's full size."""
+    drive = Path(root) / entry.folder
+    camera = CAMERA_OF_SIDE[entry.side]
+    projection, shape = velodyne_projection(drive.parent, camera)
+    scan = drive / "velodyne_points" / "data" / f"{entry.frame_index:010d}.bin"
+    return project_to_depth_map(load_velodyne_points(scan), projection, shape, devkit_pixels)
+
+
+def load_ground_truth(
+    root: str | Path,
+    entries: Sequence[SplitEntry],
+    cache: str | Path | None = None,
+    devkit_pixels: bool = False,
+) -> list[np.ndarray]:
+    """Velodyne ground-truth maps (metres, 0 unknown) of every entry, through an .npz cache.
+
+    Projecting a KITTI test split takes a while, so the maps can be kept in `cache`; the file
+    remembers the entries and options it was built for, and a cache for anything else is rebuilt
+    rather than trusted.
+    """
+    keys = np.array([f"{e.folder} {e.frame_index} {e.side}" for e in entries])
+    tag = f"{CACHE_FORMAT} devkit={devkit_pixels}"
+    if cache is not None and Path(cache).is_file():
+        with np.load(cache) as stored:
+            if str(stored["tag"]) == tag and np.array_equal(stored["entries"], keys):
+                logger.info("ground truth of %d images read from cache %s", len(keys), cache)
+                return [stored[f"gt_{i:06d}"] for i in range(len(keys))]
+        logger.warning("ground-truth cache %s was built for other entries; rebuilding", cache)
+
+    maps = [velodyne_depth_map(root, entry, devkit_pixels) for entry in entries]
+    if cache is not None:
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        arrays = {f"gt_{i:06d}": m for i, m in enumerate(maps)}
+        tmp = Path(cache).with_name(Path(cache).name + ".tmp.npz")
+        np.savez_compressed(tmp, tag=np.array(tag), entries=keys, **arrays)
+        tmp.replace(cache)
+        logger.info("ground truth of %d images cached in %s", len(keys), cache)
+    return maps

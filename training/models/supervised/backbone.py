@@ -1,0 +1,106 @@
+"""ResNet / ResNeXt feature trunks shared by the supervised models of the NYUv2 paper (seed 003).
+
+The trunk takes an already normalised N x 3 x H x W image (normalisation lives in the task's depth
+model, so the ONNX input stays RGB in [0, 1]) and returns five feature maps at strides 2, 4, 8, 16
+and 32. ImageNet weights come only from a local file or the torch hub cache: nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+LOG = logging.getLogger(__name__)
+
+# torchvision constructor name -> channels of the five feature levels (strides 2 .. 32).
+TRUNK_CHANNELS: dict[str, tuple[int, int, int, int, int]] = {
+    "resnet18": (64, 64, 128, 256, 512),
+    "resnet34": (64, 64, 128, 256, 512),
+    "resnet50": (64, 256, 512, 1024, 2048),
+    "resnet101": (64, 256, 512, 1024, 2048),
+    "resnet152": (64, 256, 512, 1024, 2048),
+    "resnext50_32x4d": (64, 256, 512, 1024, 2048),
+    "resnext101_32x8d": (64, 256, 512, 1024, 2048),
+    "resnext101_64x4d": (64, 256, 512, 1024, 2048),
+}
+
+
+class ResnetTrunk(nn.Module):
+    """A torchvision ResNet/ResNeXt without its classifier, returning its five feature levels.
+
+    The torchvision network is kept as `self.net` (state-dict keys `net.conv1.weight`,
+    `net.layer1.0...`). With `frozen=True` its parameters get no gradients and its batch-norm
+    layers stay in eval mode, so frozen ImageNet statistics are not overwritten by training.
+    """
+
+    def __init__(self, name: str, pretrained: bool = False, pretrained_path: str = "",
+                 frozen: bool = False) -> None:
+        super().__init__()
+        if name not in TRUNK_CHANNELS:
+            raise ValueError(f"encoder {name!r} is not supported; expected one of "
+                             f"{sorted(TRUNK_CHANNELS)}")
+        self.name = name
+        self.num_ch = TRUNK_CHANNELS[name]
+        self.net = getattr(torchvision.models, name)(weights=None)
+        del self.net.fc, self.net.avgpool  # classifier: replaced by each model's own head
+        if pretrained:
+            state = imagenet_state_dict(name, pretrained_path)
+            self.net.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")})
+        self.frozen = frozen
+        if frozen:
+            self.net.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> ResnetTrunk:
+        super().train(mode and not self.frozen)
+        return self
+
+    def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """Normalised N x 3 x H x W -> [N x C_i x H/2^(i+1) x W/2^(i+1) for i in 0..4]."""
+        net = self.net
+        x0 = net.relu(net.bn1(net.conv1(image)))
+        x1 = net.layer1(net.maxpool(x0))
+        x2 = net.layer2(x1)
+        x3 = net.layer3(x2)
+        x4 = net.layer4(x3)
+        return [x0, x1, x2, x3, x4]
+
+
+def resnet_name(num_layers: int) -> str:
+    """`cfg.model.num_layers` -> torchvision name, with an error naming the accepted depths."""
+    name = f"resnet{num_layers}"
+    if name not in TRUNK_CHANNELS:
+        raise ValueError(f"model.num_layers={num_layers} is not a ResNet depth; expected one of "
+                         "18, 34, 50, 101, 152")
+    return name
+
+
+def imagenet_state_dict(name: str, path: str = "") -> dict[str, torch.Tensor]:
+    """ImageNet weights of torchvision network `name` from `path` or the local torch hub cache.
+
+    ResNet-18/34/50 go through the Monodepth2 encoder's loader so both pipelines look for the
+    same files; the others are looked up as `<hub>/checkpoints/<name>-*.pth`. Never downloads;
+    FileNotFoundError names what was searched.
+    """
+    from training.models.resnet_encoder import IMAGENET_WEIGHT_FILES, load_imagenet_weights
+
+    depth = name.removeprefix("resnet")
+    if depth.isdigit() and int(depth) in IMAGENET_WEIGHT_FILES:
+        return load_imagenet_weights(int(depth), path or None)
+    if path:
+        found = [Path(path)]
+        if not found[0].is_file():
+            raise FileNotFoundError(f"model.pretrained_path {path} for {name} does not exist")
+    else:
+        folder = Path(torch.hub.get_dir()) / "checkpoints"
+        found = sorted(folder.glob(f"{name}-*.pth"))
+        if not found:
+            raise FileNotFoundError(
+                f"no ImageNet weights for {name}: nothing matches {folder}/{name}-*.pth (no "
+                "download is attempted); set model.pretrained_path or model.weights_init=scratch"
+            )
+    LOG.info("loading %s ImageNet weights from %s", name, found[-1])
+    return torch.load(found[-1], map_location="cpu", weights_only=True)

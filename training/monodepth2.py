@@ -1,0 +1,218 @@
+"""Monodepth2 as a training task: depth and pose networks plus the self-supervised objective.
+
+One step: predict disparities of the target frame (offset 0) at every scale; get the transform
+target -> source for every source view (pose network for temporal neighbours, the known
+`stereo_T` for the other camera); upsample each scale's disparity to the input size, warp each
+source into the target with it and score the reconstructions with the per-pixel minimum
+photometric error (auto-masked), plus edge-aware smoothness. Modes follow from the config:
+monocular (frame_offsets [0, -1, 1]), stereo ([0] + use_stereo) or both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from training.config import TrainConfig
+from training.geometry import (
+    backproject,
+    disp_to_depth,
+    project_to_grid,
+    sample_at,
+    transformation_from_parameters,
+)
+from training.losses import edge_aware_smoothness, photometric_error, reprojection_loss
+from training.models import DepthNet, DepthPredictor, PoseNet
+from training.task import StepOutput
+
+
+@dataclass
+class SourceView:
+    """A view the target is reconstructed from."""
+
+    image: torch.Tensor  # N x 3 x H x W RGB in [0, 1], not colour-augmented
+    transform: torch.Tensor  # N x 4 x 4, target camera -> this camera
+
+
+class Monodepth2Task(nn.Module):
+    """Holds `depth_net` and (with temporal sources) `pose_net`; forward(batch) -> StepOutput.
+
+    Batch keys (see the dataset batch format): frames / frames_aug (N x F x 3 x H x W, order of
+    cfg.data.frame_offsets, target first), K (N x 4 x 4 pixel intrinsics at H x W) and, with
+    stereo, stereo / stereo_aug / stereo_T. Logged scalars: `photometric` (reprojection loss)
+    and `smoothness` (weighted), each averaged over scales, so loss = photometric + smoothness;
+    `automask_fraction` is the share of pixels the auto-mask keeps.
+    """
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        super().__init__()
+        model, loss = cfg.model, cfg.loss
+        pretrained = model.weights_init == "pretrained"
+        pretrained_path = model.pretrained_path or None
+        self.frame_offsets: tuple[int, ...] = tuple(cfg.data.frame_offsets)
+        self.use_stereo = cfg.data.use_stereo
+        self.scales: tuple[int, ...] = tuple(sorted(model.scales))
+        self.alpha = loss.ssim_weight
+        self.smoothness_weight = loss.smoothness_weight
+        self.automask = loss.automask
+        self.automask_tiebreak = loss.automask_tiebreak
+        self.min_reprojection = loss.min_reprojection
+        if not self.temporal_offsets and not self.use_stereo:
+            raise ValueError(
+                f"data.frame_offsets={list(self.frame_offsets)} without data.use_stereo leaves "
+                "no source view to reconstruct the target from"
+            )
+
+        self.depth_net = DepthNet(model.num_layers, pretrained, pretrained_path, self.scales,
+                                  model.min_depth, model.max_depth)
+        self.pose_net: PoseNet | None = None
+        if self.temporal_offsets:
+            # The given ImageNet file fits the pose encoder only when both have the same depth.
+            same_depth = model.pose_num_layers == model.num_layers
+            self.pose_net = PoseNet(model.pose_num_layers, pretrained,
+                                    pretrained_path if same_depth else None)
+
+    @property
+    def temporal_offsets(self) -> tuple[int, ...]:
+        return tuple(o for o in self.frame_offsets if o != 0)
+
+    def depth_model(self) -> nn.Module:
+        """forward(image N x 3 x H x W RGB [0, 1]) -> depth N x 1 x H x W; shares the weights."""
+        return DepthPredictor(self.depth_net)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> StepOutput:
+        self._check_batch(batch)
+        frames, frames_aug = batch["frames"], batch["frames_aug"]
+        disps = self.depth_net(frames_aug[:, 0])
+        motions = self._predict_motions(frames_aug)
+        # Geometry and losses in float32 even when the networks run under autocast.
+        with torch.autocast(device_type=frames.device.type, enabled=False):
+            sources = self._source_views(batch, motions)
+            disps = {s: d.float() for s, d in disps.items()}
+            return self._objective(frames[:, 0].float(), disps, sources, batch["K"].float())
+
+    def _check_batch(self, batch: dict[str, torch.Tensor]) -> None:
+        """Fail before any network runs, naming what the config expected."""
+        required = ["frames", "frames_aug", "K"]
+        if self.use_stereo:
+            required += ["stereo", "stereo_T"]
+        missing = [key for key in required if key not in batch]
+        if missing:
+            raise KeyError(
+                f"batch lacks {missing} (data.use_stereo={self.use_stereo}); it has {sorted(batch)}"
+            )
+        frames, frames_aug = batch["frames"], batch["frames_aug"]
+        expected = len(self.frame_offsets)
+        if frames.dim() != 5 or frames.shape[1] != expected or frames_aug.shape != frames.shape:
+            raise ValueError(
+                f"batch frames {tuple(frames.shape)} / frames_aug {tuple(frames_aug.shape)}; "
+                f"expected N x {expected} x 3 x H x W for frame_offsets {list(self.frame_offsets)}"
+            )
+
+    def _predict_motions(
+        self, frames_aug: torch.Tensor
+    ) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+        """Pose-net (axisangle, translation) per temporal offset, frames fed in temporal order."""
+        motions = {}
+        pose_net = self.pose_net
+        if pose_net is None:  # stereo only
+            return motions
+        target = frames_aug[:, 0]
+        for index, offset in enumerate(self.frame_offsets):
+            if offset < 0:
+                motions[offset] = pose_net(frames_aug[:, index], target)
+            elif offset > 0:
+                motions[offset] = pose_net(target, frames_aug[:, index])
+        return motions
+
+    def _source_views(
+        self,
+        batch: dict[str, torch.Tensor],
+        motions: dict[int, tuple[torch.Tensor, torch.Tensor]],
+    ) -> list[SourceView]:
+        views = []
+        for index, offset in enumerate(self.frame_offsets):
+            if offset == 0:
+                continue
+            axisangle, translation = motions[offset]
+            transform = transformation_from_parameters(
+                axisangle.float(), translation.float(), invert=offset < 0
+            )
+            views.append(SourceView(batch["frames"][:, index].float(), transform))
+        if self.use_stereo:
+            views.append(SourceView(batch["stereo"].float(), batch["stereo_T"].float()))
+        return views
+
+    def _objective(
+        self,
+        target: torch.Tensor,
+        disps: dict[int, torch.Tensor],
+        sources: list[SourceView],
+        K: torch.Tensor,  # noqa: N803
+    ) -> StepOutput:
+        height, width = target.shape[-2:]
+        inv_K = torch.linalg.inv(K)  # noqa: N806
+        identity_errors = None
+        if self.automask:
+            identity_errors = torch.cat(
+                [photometric_error(view.image, target, self.alpha) for view in sources], 1
+            )
+
+        photometric, smoothness, kept = [], [], []
+        automask_image = None
+        for scale in self.scales:
+            disp = disps[scale]
+            # Full-resolution multi-scale: every scale is judged by warping at input size.
+            disp_full = F.interpolate(disp, size=(height, width), mode="bilinear",
+                                      align_corners=False)
+            depth = disp_to_depth(disp_full, self.depth_net.min_depth, self.depth_net.max_depth)[1]
+            points = backproject(depth, inv_K)
+            errors = torch.cat([
+                photometric_error(
+                    sample_at(view.image, project_to_grid(points, K, view.transform, height,
+                                                          width)),
+                    target,
+                    self.alpha,
+                )
+                for view in sources
+            ], 1)
+            reprojection = reprojection_loss(errors, identity_errors, self.min_reprojection,
+                                             self.automask_tiebreak)
+            photometric.append(reprojection.loss)
+            kept.append(reprojection.automask_fraction)
+            if scale == 0:
+                automask_image = reprojection.automask
+            image = target if scale == 0 else _resize(target, disp.shape[-2:])
+            weight = self.smoothness_weight / 2**scale
+            smoothness.append(weight * edge_aware_smoothness(disp, image))
+
+        photometric_term = torch.stack(photometric).mean()
+        smoothness_term = torch.stack(smoothness).mean()
+        images = {"disparity": _normalise_for_display(disps[0].detach())}
+        if self.automask and automask_image is not None:
+            images["automask"] = automask_image.float()
+        return StepOutput(
+            loss=photometric_term + smoothness_term,
+            scalars={
+                "photometric": photometric_term.detach(),
+                "smoothness": smoothness_term.detach(),
+                "automask_fraction": torch.stack(kept).mean(),
+            },
+            images=images,
+        )
+
+
+def _resize(image: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    """Downscale like the reference's antialiased image pyramid."""
+    return F.interpolate(image, size=tuple(size), mode="bilinear", align_corners=False,
+                         antialias=True)
+
+
+def _normalise_for_display(disp: torch.Tensor) -> torch.Tensor:
+    """Per-image min-max stretch of N x 1 x h x w disparity to [0, 1]."""
+    low = disp.amin((1, 2, 3), keepdim=True)
+    high = disp.amax((1, 2, 3), keepdim=True)
+    return (disp - low) / (high - low).clamp_min(1e-7)

@@ -1,0 +1,658 @@
+"""Train a depth network from a YAML config: `python -m training train --config FILE`.
+
+    # one process: CUDA when available, otherwise the CPU
+    python -m training train --config config/train/kitti_mono.yaml
+    # the quick CPU run on generated data (about 10 minutes on 2 cores)
+    python -m training generate --kind outdoor --out data/synthetic_outdoor
+    python -m training train --config config/train/synthetic.yaml
+    # one node, 4 GPUs (optim.batch_size is per process: 4 x 12 images per step)
+    torchrun --standalone --nproc_per_node 4 -m training train --config config/train/kitti_mono.yaml
+    # two nodes, 4 GPUs each: run on both, --node_rank 1 on the second; out_dir on a shared disk
+    torchrun --nnodes 2 --node_rank 0 --nproc_per_node 4 --master_addr 10.0.0.1 \
+        --master_port 29500 -m training train --config config/train/kitti_mono.yaml
+    # processes on CPUs talk over Gloo instead of NCCL
+    torchrun --standalone --nproc_per_node 2 -m training train --config config/train/synthetic.yaml
+    # continue an interrupted run exactly; start a new run from another run's weights
+    python -m training train --config config/train/kitti_mono.yaml --resume
+    python -m training train --config config/train/nyu_mono.yaml --init-from runs/kitti_mono/last.pt
+    # override any config key
+    python -m training train --config config/train/synthetic.yaml --set optim.batch_size=4
+
+Each step: forward (the task computes its own loss), check the loss is finite, backward and
+optimiser step, log, and save `<out_dir>/last.pt` every run.save_every steps and at every epoch
+end. SIGINT/SIGTERM finish the current step, save and exit with 130/143. A NaN/Inf loss stops the
+run (exit 1) without touching the last good checkpoint.
+
+The data order of an epoch is a pure function of (run.seed, epoch, rank), and every sample draws
+its augmentation from its own seed, so `--resume` reproduces an uninterrupted run, mid-epoch too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import random
+import shlex
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+from tqdm import tqdm
+
+from training.checkpoint import (
+    CheckpointError,
+    capture_rng_state,
+    load_weights,
+    read_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+)
+from training.config import ConfigError, TrainConfig, config_to_dict, load_config
+from training.device import Runtime, preserved_rng, seed_everything, setup_runtime, teardown_runtime
+from training.metrics import compute_depth_metrics, median_scale
+from training.task import StepOutput, build_task
+
+log = logging.getLogger(__name__)
+
+EXIT_NON_FINITE = 1
+EXIT_CONFIG = 2
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or Inf; the message gives the step and every loss term."""
+
+
+@dataclass
+class RunResult:
+    """How a `Trainer.fit` call ended."""
+
+    exit_code: int  # 0 done, 128 + signal number when interrupted
+    summary: dict[str, Any] = field(default_factory=dict)  # also written to summary.json
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="YAML file under config/train/")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key, e.g. optim.batch_size=4 (repeatable)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue exactly from <out_dir>/last.pt")
+    parser.add_argument("--init-from", metavar="CKPT",
+                        help="start a new run from these weights (same architecture)")
+    parser.add_argument("--out-dir", help="override run.out_dir")
+
+
+def main(args: argparse.Namespace) -> int:
+    overrides = list(args.set)
+    if args.out_dir:
+        overrides.append(f"run.out_dir={args.out_dir}")
+    try:
+        cfg = load_config(args.config, overrides)
+        if args.resume and args.init_from:
+            raise ConfigError("--resume and --init-from exclude each other: resume continues a "
+                              "run, init-from starts a new one")
+        runtime = setup_runtime(cfg.run)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    _configure_logging(runtime)
+    resume_command = _resume_command(args.config, overrides)
+    try:
+        trainer = Trainer(cfg, runtime, resume=args.resume, init_from=args.init_from,
+                          resume_command=resume_command)
+        result = trainer.fit()
+    except (ConfigError, CheckpointError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except NonFiniteLossError as exc:
+        if runtime.is_main:
+            print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NON_FINITE
+    finally:
+        teardown_runtime(runtime)
+    if runtime.is_main:
+        print(format_summary(result.summary))
+    return result.exit_code
+
+
+class Trainer:
+    """One training run: task, optimiser, data, and the loop that ties them together."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        runtime: Runtime,
+        *,
+        resume: bool = False,
+        init_from: str | Path | None = None,
+        resume_command: str = "",
+    ) -> None:
+        self.cfg = cfg
+        self.rt = runtime
+        self.out_dir = Path(cfg.run.out_dir)
+        self.last_path = self.out_dir / "last.pt"
+        self.resume_command = resume_command or "python -m training train --config ... --resume"
+        self.step = 0  # optimiser steps done
+        self.epoch = 0  # index of the epoch in progress
+        self.batch_in_epoch = 0  # batches of this epoch already trained on
+        self.history: dict[str, Any] = {}  # validation results kept across resumes
+        self._check_out_dir(resume)
+
+        seed_everything(cfg.run.seed, runtime.rank)
+        self.task = runtime.prepare_module(build_task(cfg))
+        if init_from:
+            weights = read_checkpoint(init_from, runtime.device)["model"]
+            load_weights(self.task, weights, source=str(init_from))
+            log.info("initialised weights from %s", init_from)
+        self.model = self.task
+        if runtime.distributed:
+            device_ids = [runtime.device.index] if runtime.device.type == "cuda" else None
+            self.model = DistributedDataParallel(self.task, device_ids=device_ids)
+        params = [p for p in self.task.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(
+            params, lr=cfg.optim.learning_rate, weight_decay=cfg.optim.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.StepLR(
+            self.optimizer, step_size=cfg.optim.scheduler_step, gamma=cfg.optim.scheduler_gamma
+        )
+        self.scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.uses_grad_scaler)
+
+        self.batches, self.loader = self._train_loader()
+        self.val_loader = self._val_loader()
+        self._stop_signal: int | None = None
+        self._saved_step = -1  # step of the last checkpoint this run wrote or resumed from
+        self._writer = None
+        if resume:
+            self._resume()
+
+    # ----------------------------------------------------------------------------- the loop
+    def fit(self) -> RunResult:
+        """Train until the last epoch, optim.max_steps, or a stop signal; then summarise."""
+        started = time.perf_counter()
+        meter = _Meter()
+        exit_code = 0
+        with self._stop_on_signals():
+            if self.rt.is_main:
+                self.out_dir.mkdir(parents=True, exist_ok=True)
+                config_text = yaml.safe_dump(config_to_dict(self.cfg), sort_keys=False)
+                (self.out_dir / "config.yaml").write_text(config_text)
+            if self.step == 0 and self.val_loader is not None and "initial" not in self.history:
+                self.history["initial"] = self.validate()
+                self._log_scalars("val_initial", self.history["initial"])
+            while self.epoch < self.cfg.optim.epochs and not self._max_steps_reached():
+                stopped = self._run_epoch(meter)
+                if stopped:
+                    exit_code = 128 + stopped
+                    break
+            if exit_code == 0 and self._saved_step != self.step:
+                self.save()  # optim.max_steps ended the run mid-epoch
+        summary = self._summary(meter, time.perf_counter() - started, exit_code)
+        if self.rt.is_main:
+            (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if self._writer is not None:
+            self._writer.close()
+        return RunResult(exit_code, summary)
+
+    def _run_epoch(self, meter: _Meter) -> int:
+        """Train the rest of the current epoch; return the stop signal number or 0."""
+        self.batches.set_epoch(self.epoch, start_batch=self.batch_in_epoch)
+        self.task.train()
+        progress = tqdm(total=self.batches.num_batches, initial=self.batch_in_epoch,
+                        desc=f"epoch {self.epoch + 1}/{self.cfg.optim.epochs}",
+                        disable=not self.rt.is_main, dynamic_ncols=True, leave=False)
+        with progress:
+            for batch in self.loader:
+                output, stop = self.train_step(self.rt.to_device(batch))
+                meter.add(output, images=len(batch["index"]) * self.rt.world_size)
+                self._log_step(output, meter, progress)
+                if stop:
+                    self.save()
+                    self._announce_stop(stop)
+                    return stop
+                if self.batch_in_epoch == self.batches.num_batches:
+                    break  # the epoch end saves
+                if self._max_steps_reached():
+                    return 0
+                if self.step % self.cfg.run.save_every == 0:
+                    self.save()
+        self._end_epoch()
+        return 0
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> tuple[StepOutput, int]:
+        """Forward, finiteness check, backward, optimiser step; return the output and any stop
+        signal all ranks agreed on."""
+        with self.rt.autocast():
+            output: StepOutput = self.model(batch)
+        stop = self._agree_on_flags(output)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(output.loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.step += 1
+        self.batch_in_epoch += 1
+        return output, stop
+
+    def _end_epoch(self) -> None:
+        self.scheduler.step()
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        if self.val_loader is not None:
+            self.history["final"] = self.validate()
+            self._log_scalars("val", self.history["final"])
+        self.save()
+
+    # ------------------------------------------------------------------------- validation
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Mean loss terms on data.val_split and, where the data has depth_gt, the
+        median-scaled AbsRel/δ<1.25 over images (valid: min_depth < gt < max_depth)."""
+        assert self.val_loader is not None
+        totals: dict[str, float] = {}
+        self.task.eval()
+        with preserved_rng(self.rt.device):
+            for batch in self.val_loader:
+                batch = self.rt.to_device(batch)
+                with self.rt.autocast():
+                    output = self.task(batch)
+                count = len(batch["index"])
+                _accumulate(totals, "loss", float(output.loss) * count)
+                for name, value in output.scalars.items():
+                    _accumulate(totals, name, float(value) * count)
+                _accumulate(totals, "images", count)
+                if "depth_gt" in batch:
+                    for name in ("abs_rel", "a1", "depth_images"):
+                        _accumulate(totals, name, 0.0)  # same keys on every rank
+                    with self.rt.autocast():
+                        depth = self.task.depth_model()(batch["frames"][:, 0])
+                    for name, value in self._depth_errors(depth.float(), batch["depth_gt"]):
+                        _accumulate(totals, name, value)
+        self.task.train()
+        keys = sorted(totals)
+        packed = torch.tensor([totals[k] for k in keys], dtype=torch.float64, device=self.rt.device)
+        totals = dict(zip(keys, self.rt.all_reduce_(packed).tolist(), strict=True))
+        images = totals.pop("images", 0.0)
+        depth_images = totals.pop("depth_images", 0.0)
+        result = {}
+        for name, value in totals.items():
+            divisor = depth_images if name in ("abs_rel", "a1") else images
+            result[name] = value / max(divisor, 1.0)
+        return result
+
+    def _depth_errors(self, depth: torch.Tensor, gt: torch.Tensor) -> Iterator[tuple[str, float]]:
+        lo, hi = self.cfg.model.min_depth, self.cfg.model.max_depth
+        for pred_image, gt_image in zip(depth.cpu().numpy(), gt.cpu().numpy(), strict=True):
+            valid = (gt_image > lo) & (gt_image < hi)
+            if not valid.any():
+                continue
+            pred, truth = pred_image[valid], gt_image[valid]
+            pred = np.clip(pred * median_scale(truth, pred), lo, hi)
+            metrics = compute_depth_metrics(truth, pred)
+            yield "abs_rel", metrics["abs_rel"]
+            yield "a1", metrics["a1"]
+            yield "depth_images", 1.0
+
+    # ------------------------------------------------------------------------ checkpoints
+    def save(self) -> None:
+        """Write last.pt (rank 0) with every rank's random state; all ranks must call this."""
+        rng_states = self.rt.gather_objects(capture_rng_state())
+        if not self.rt.is_main:
+            self._saved_step = self.step
+            return
+        state = {
+            "config": config_to_dict(self.cfg),
+            "model": self.task.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "world_size": self.rt.world_size,
+            "rng": rng_states,
+            "summary": self.history,
+        }
+        save_checkpoint(self.last_path, state)
+        self._saved_step = self.step
+        log.debug("saved %s at step %d", self.last_path, self.step)
+
+    def _resume(self) -> None:
+        state = read_checkpoint(self.last_path, self.rt.device)
+        saved, current = _flatten(state["config"]), _flatten(config_to_dict(self.cfg))
+        changed = [k for k in current if saved.get(k) != current[k]]
+        if changed:
+            log.warning("config differs from the checkpoint's in %s; using the new values",
+                        ", ".join(changed))
+        load_weights(self.task, state["model"], source=str(self.last_path))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step, self.epoch = state["step"], state["epoch"]
+        self.batch_in_epoch = state["batch_in_epoch"]
+        self._saved_step = self.step
+        self.history = dict(state.get("summary", {}))
+        rng = state["rng"]
+        if state.get("world_size") == self.rt.world_size and len(rng) == self.rt.world_size:
+            restore_rng_state(rng[self.rt.rank])
+        else:
+            log.warning("checkpoint was written by %s processes, this run has %d: data order and "
+                        "random streams will differ from an uninterrupted run",
+                        state.get("world_size"), self.rt.world_size)
+            seed_everything(self.cfg.run.seed + 1_000_003 * self.step, self.rt.rank)
+        log.info("resumed %s at step %d (epoch %d, batch %d)", self.last_path, self.step,
+                 self.epoch + 1, self.batch_in_epoch)
+
+    def _check_out_dir(self, resume: bool) -> None:
+        """Refuse to overwrite an earlier run by accident (decided on rank 0 for every rank)."""
+        exists = torch.tensor([float(self.rt.is_main and self.last_path.exists())])
+        exists = exists.to(self.rt.device)
+        self.rt.all_reduce_(exists, op="max")
+        if resume and not exists.item():
+            raise CheckpointError(f"--resume: no checkpoint at {self.last_path}")
+        if not resume and exists.item():
+            raise ConfigError(f"run.out_dir={str(self.out_dir)!r} already holds last.pt of an "
+                              "earlier run; pass --resume to continue it or choose another "
+                              "--out-dir")
+
+    # ----------------------------------------------------------------------------- stopping
+    def _agree_on_flags(self, output: StepOutput) -> int:
+        """All ranks learn whether any rank saw a non-finite loss or a stop signal."""
+        flags = torch.tensor(
+            [float(not torch.isfinite(output.loss.detach()).item()), float(self._stop_signal or 0)],
+            device=self.rt.device,
+        )
+        self.rt.all_reduce_(flags, op="max")
+        if flags[0].item():
+            terms = ", ".join(f"{k}={float(v):.6g}" for k, v in output.scalars.items())
+            raise NonFiniteLossError(
+                f"loss is {float(output.loss.detach()):.6g} (on at least one rank) at step "
+                f"{self.step + 1}, epoch {self.epoch + 1}; terms: {terms or 'none logged'}. "
+                f"Last good checkpoint left untouched: {self.last_path}. Try a lower "
+                "optim.learning_rate or run.amp=off."
+            )
+        return int(flags[1].item())
+
+    @contextmanager
+    def _stop_on_signals(self) -> Iterator[None]:
+        """SIGINT/SIGTERM ask the loop to stop after the current step; a second one acts as
+        usual (KeyboardInterrupt / termination)."""
+        signals = (signal.SIGINT, signal.SIGTERM)
+        previous = {s: signal.getsignal(s) for s in signals}
+
+        def request_stop(signum: int, _frame: object) -> None:
+            self._stop_signal = signum
+            signal.signal(signum, previous[signum])
+            log.warning("%s received: stopping after this step", signal.Signals(signum).name)
+
+        for s in signals:
+            signal.signal(s, request_stop)
+        try:
+            yield
+        finally:
+            for s in signals:
+                signal.signal(s, previous[s])
+
+    def _announce_stop(self, signum: int) -> None:
+        if self.rt.is_main:
+            log.warning("stopped by %s after step %d; checkpoint saved to %s.\nResume with: %s",
+                        signal.Signals(signum).name, self.step, self.last_path,
+                        self.resume_command)
+
+    def _max_steps_reached(self) -> bool:
+        return 0 < self.cfg.optim.max_steps <= self.step
+
+    # ------------------------------------------------------------------------------ logging
+    def _log_step(self, output: StepOutput, meter: _Meter, progress: tqdm) -> None:
+        progress.update(1)
+        if self.rt.is_main:
+            progress.set_postfix(loss=f"{float(output.loss.detach()):.4f}",
+                                 img_s=f"{meter.images_per_second():.1f}", refresh=False)
+        if self.step % self.cfg.run.log_every == 0:
+            scalars = self.rt.mean_over_ranks(meter.window_means())
+            scalars["lr"] = self.optimizer.param_groups[0]["lr"]
+            scalars["images_per_s"] = meter.images_per_second()
+            meter.last_logged = scalars
+            meter.reset_window()
+            self._log_scalars("train", scalars)
+        if self.rt.is_main and self.step % self.cfg.run.image_every == 0:
+            writer = self._tensorboard()
+            for name, images in output.images.items():
+                writer.add_images(f"train/{name}", images[:4].detach().float().clamp(0, 1).cpu(),
+                                  self.step)
+
+    def _log_scalars(self, prefix: str, scalars: dict[str, float]) -> None:
+        if not self.rt.is_main:
+            return
+        writer = self._tensorboard()
+        for name, value in scalars.items():
+            writer.add_scalar(f"{prefix}/{name}", value, self.step)
+        if prefix.startswith("val"):
+            text = ", ".join(f"{k} {v:.4f}" for k, v in scalars.items())
+            log.info("%s after step %d: %s", prefix, self.step, text)
+
+    def _tensorboard(self) -> Any:
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter  # slow import; rank 0 only
+
+            self._writer = SummaryWriter(str(self.out_dir / "tb"))
+        return self._writer
+
+    def _summary(self, meter: _Meter, wall_time: float, exit_code: int) -> dict[str, Any]:
+        return {
+            "steps": self.step,
+            "epochs_completed": self.epoch,
+            "wall_time_s": round(wall_time, 2),
+            "images_per_s": round(meter.overall_images_per_second(), 2),
+            "world_size": self.rt.world_size,
+            "device": str(self.rt.device),
+            "final_losses": meter.last_logged or meter.window_means(),
+            "val_initial": self.history.get("initial"),
+            "val_final": self.history.get("final"),
+            "checkpoint": str(self.last_path),
+            "exit_code": exit_code,
+        }
+
+    # --------------------------------------------------------------------------------- data
+    def _train_loader(self) -> tuple[EpochBatches, DataLoader]:
+        from training.datasets import build_dataset
+
+        data = self.cfg.data
+        dataset = build_dataset(data, _split_path(data.train_split, data.root, "data.train_split"),
+                                train=True)
+        batches = EpochBatches(dataset, self.cfg.optim.batch_size, self.rt, self.cfg.run.seed,
+                               shuffle=True, drop_last=True)
+        if batches.num_batches == 0:
+            raise ConfigError(f"data.train_split={data.train_split!r} has {len(dataset)} samples, "
+                              f"fewer than one batch of optim.batch_size="
+                              f"{self.cfg.optim.batch_size} per process")
+        loader = DataLoader(
+            SeededSamples(dataset), batch_sampler=batches, num_workers=data.num_workers,
+            pin_memory=self.rt.device.type == "cuda", worker_init_fn=_ignore_sigint,
+            generator=torch.Generator().manual_seed(self.cfg.run.seed),  # keeps global RNG still
+        )
+        return batches, loader
+
+    def _val_loader(self) -> DataLoader | None:
+        data = self.cfg.data
+        if not data.val_split:
+            return None
+        from training.datasets import build_dataset
+
+        dataset = build_dataset(data, _split_path(data.val_split, data.root, "data.val_split"),
+                                train=False)
+        sampler = DistributedSampler(dataset, num_replicas=self.rt.world_size, rank=self.rt.rank,
+                                     shuffle=False)
+        return DataLoader(dataset, batch_size=self.cfg.optim.batch_size, sampler=sampler,
+                          num_workers=data.num_workers, worker_init_fn=_ignore_sigint,
+                          pin_memory=self.rt.device.type == "cuda",
+                          generator=torch.Generator().manual_seed(self.cfg.run.seed))
+
+
+class EpochBatches(Sampler[list[tuple[int, int]]]):
+    """One rank's batches of one epoch, as (dataset index, sample seed) pairs.
+
+    The order is DistributedSampler's (a permutation seeded with seed + epoch, dealt out by rank),
+    so it depends only on (seed, epoch, rank). `start_batch` skips the batches a resumed run has
+    already trained on.
+    """
+
+    def __init__(self, dataset: Dataset, batch_size: int, runtime: Runtime, seed: int,
+                 shuffle: bool, drop_last: bool) -> None:
+        self.sampler = DistributedSampler(dataset, num_replicas=runtime.world_size,
+                                          rank=runtime.rank, shuffle=shuffle, seed=seed)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.drop_last = drop_last
+        self.epoch = 0
+        self.start_batch = 0
+
+    @property
+    def num_batches(self) -> int:
+        """Batches in a whole epoch on this rank."""
+        n = len(self.sampler)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        self.sampler.set_epoch(epoch)
+        self.epoch = epoch
+        self.start_batch = start_batch
+
+    def __len__(self) -> int:
+        return max(self.num_batches - self.start_batch, 0)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        indices = list(self.sampler)
+        for b in range(self.start_batch, self.num_batches):
+            chunk = indices[b * self.batch_size:(b + 1) * self.batch_size]
+            yield [(i, sample_seed(self.seed, self.epoch, i)) for i in chunk]
+
+
+class SeededSamples(Dataset):
+    """Loads sample `index` with Python, NumPy and torch seeded from its own seed.
+
+    Augmentation draws then depend on the sample alone, not on which worker loads it or on what
+    was loaded before, which is what makes mid-epoch resumes exact. The caller's random states
+    are restored afterwards.
+    """
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
+        index, seed = key
+        with preserved_rng(torch.device("cpu")):
+            random.seed(seed)
+            np.random.seed(seed)
+            torch.random.default_generator.manual_seed(seed)
+            return self.dataset[index]
+
+
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """A 32-bit seed for one sample in one epoch."""
+    return int(np.random.SeedSequence([seed % 2**32, epoch, index]).generate_state(1)[0])
+
+
+class _Meter:
+    """Running means of logged scalars and throughput, for the progress bar and TensorBoard."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.total_images = 0
+        self.last_logged: dict[str, float] = {}
+        self.reset_window()
+
+    def reset_window(self) -> None:
+        self.window_start = time.perf_counter()
+        self.window_images = 0
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, output: StepOutput, images: int) -> None:
+        terms = {"loss": output.loss.detach(), **output.scalars}
+        for name, value in terms.items():
+            value = value.detach().float()
+            self.sums[name] = self.sums[name] + value if name in self.sums else value
+        self.count += 1
+        self.window_images += images
+        self.total_images += images
+
+    def window_means(self) -> dict[str, float]:
+        return {k: float(v) / max(self.count, 1) for k, v in sorted(self.sums.items())}
+
+    def images_per_second(self) -> float:
+        return self.window_images / max(time.perf_counter() - self.window_start, 1e-9)
+
+    def overall_images_per_second(self) -> float:
+        return self.total_images / max(time.perf_counter() - self.started, 1e-9)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """A few lines for the terminal at the end of a run."""
+    losses = ", ".join(f"{k} {v:.4f}" for k, v in summary["final_losses"].items())
+    lines = [
+        f"trained {summary['steps']} steps ({summary['epochs_completed']} epochs) in "
+        f"{summary['wall_time_s']:.1f} s on {summary['world_size']} x {summary['device']}, "
+        f"{summary['images_per_s']:.1f} images/s",
+        f"final losses: {losses or 'n/a'}",
+    ]
+    for label, key in (("untrained", "val_initial"), ("trained", "val_final")):
+        val = summary.get(key)
+        if val and "abs_rel" in val:
+            lines.append(f"val median-scaled AbsRel ({label}): {val['abs_rel']:.4f}")
+    lines.append(f"checkpoint: {summary['checkpoint']}")
+    return "\n".join(lines)
+
+
+def _split_path(split: str, root: str, key: str) -> Path:
+    """A relative split path is looked up in the working directory first, then in data.root."""
+    path = Path(split)
+    if path.is_file():
+        return path
+    if not path.is_absolute() and (Path(root) / path).is_file():
+        return Path(root) / path
+    raise ConfigError(f"{key}={split!r}: no such file (also looked in data.root={root!r})")
+
+
+def _accumulate(totals: dict[str, float], name: str, value: float) -> None:
+    totals[name] = totals.get(name, 0.0) + value
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
+def _ignore_sigint(_worker_id: int) -> None:
+    """DataLoader workers leave Ctrl-C to the main process, which saves before exiting."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _configure_logging(runtime: Runtime) -> None:
+    level = logging.INFO if runtime.is_main else logging.WARNING
+    logging.basicConfig(level=level, format=f"[rank {runtime.rank}] %(levelname)s %(message)s"
+                        if runtime.distributed else "%(levelname)s %(message)s")
+
+
+def _resume_command(config: str, overrides: list[str]) -> str:
+    parts = ["python", "-m", "training", "train", "--config", config]
+    for item in overrides:
+        parts += ["--set", item]
+    return shlex.join([*parts, "--resume"])
