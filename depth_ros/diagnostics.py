@@ -12,10 +12,13 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+if TYPE_CHECKING:
+    from builtin_interfaces.msg import Time
 
 
 class RateMeter:
@@ -111,7 +114,7 @@ def _value(number: float) -> str:
 
 
 def to_diagnostic_array(
-    report: HealthReport, status_name: str, hardware_id: str, stamp: Time
+    report: HealthReport, status_name: str, hardware_id: str, stamp: Time | None
 ) -> DiagnosticArray:
     """One DiagnosticStatus named `status_name` with the report's figures as key/values."""
     level, message = report.level_and_message()
@@ -142,6 +145,7 @@ def to_diagnostic_array(
         values=[KeyValue(key=key, value=value) for key, value in pairs],
     )
     array = DiagnosticArray()
-    array.header.stamp = stamp
+    if stamp is not None:
+        array.header.stamp = stamp
     array.status = [status]
     return array

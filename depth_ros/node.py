@@ -8,7 +8,10 @@ Topics are relative, so a namespace or a remapping moves them:
   in   image              sensor_msgs/Image rgb8, bgr8, rgba8, bgra8 or mono8, or
        image/compressed   sensor_msgs/CompressedImage with image_transport:=compressed
        camera_info        intrinsics of `image` (rectified images: K is used as the pinhole)
-       (both with sensor-data QoS: best effort, keep last 5)
+       (both with sensor-data QoS: best effort, keep last 5; a start-up parameter such as
+       qos_overrides./image.subscription.reliability:=reliable changes it. Best effort loses
+       whole multi-megabyte images when DDS sends them as UDP fragments instead of through
+       shared memory: then ask for reliable)
   out  depth/image        32FC1 metres (REP 118), NaN where unknown or outside range.min..max,
                           at the model's size or, with output_resolution:=input, the image's
        depth/camera_info  the intrinsics of depth/image (K and P scaled to its size)
@@ -37,7 +40,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
@@ -52,11 +54,13 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from depth_ros.camera import CameraInfoError, PinholeIntrinsics
 from depth_ros.colorize import colorize_depth
+from depth_ros.depth_pipeline import DepthFrame, DepthPipeline, cloud_points
 from depth_ros.diagnostics import HealthReport, LatencyWindow, RateMeter, to_diagnostic_array
 from depth_ros.frame_slot import LatestFrameSlot, ReceivedFrame
 from depth_ros.image_codec import ImageFormatError, array_to_image, compressed_to_rgb8, to_rgb8
@@ -72,7 +76,7 @@ from depth_ros.node_parameters import (
     ScaleSettings,
     settings_from_values,
 )
-from depth_ros.pointcloud import depth_to_points, points_to_pointcloud2
+from depth_ros.pointcloud import points_to_pointcloud2
 from depth_ros.scale import MetricScaler, ScaleMode
 
 NODE_NAME = "monodepth_node"
@@ -108,7 +112,7 @@ class ThrottledWarnings:
             self._last[kind] = now
             held_back = self._held_back.pop(kind, 0)
         if held_back:
-            message += f" ({held_back} more like this in the last {self._period_s:g} s)"
+            message += f" ({held_back} more like this since the last report)"
         self._logger.warning(message)
 
 
@@ -138,11 +142,37 @@ class RosLoggingHandler(logging.Handler):
 
 
 @dataclass(frozen=True)
+class Pipeline:
+    """What the worker needs per frame; replaced as a whole (one reference swap) when a
+    parameter changes, so a frame never mixes old and new settings."""
+
+    settings: NodeSettings
+    estimator: DepthEstimator
+    scaler: MetricScaler
+
+    @property
+    def depth(self) -> DepthPipeline:
+        output = self.settings.output
+        return DepthPipeline(self.estimator, self.scaler, output.range_min, output.range_max,
+                             output.upsample_to_input)  # fmt: skip
+
+
+@dataclass(frozen=True)
 class CameraState:
     """The latest camera_info: intrinsics when valid, else why not (for the cloud warning)."""
 
     intrinsics: PinholeIntrinsics | None
     problem: str
+
+
+def sensor_data_qos() -> QoSProfile:
+    """A fresh profile equal to rclpy's qos_profile_sensor_data (best effort, keep last 5)."""
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=5,
+        reliability=ReliabilityPolicy.BEST_EFFORT,
+        durability=DurabilityPolicy.VOLATILE,
+    )
 
 
 def _descriptor(spec: ParameterSpec) -> ParameterDescriptor:
@@ -204,9 +234,9 @@ class MonodepthNode(Node):
         try:
             for spec in PARAMETERS:
                 self.declare_parameter(spec.name, spec.default, _descriptor(spec))
-            self._settings = settings_from_values(self._parameter_values())
-            self._estimator = load_estimator(self._settings.model)
-            self._scaler = make_scaler(self._settings.scale, self._estimator)
+            settings = settings_from_values(self._parameter_values())
+            estimator = load_estimator(settings.model)
+            self._pipeline = Pipeline(settings, estimator, make_scaler(settings.scale, estimator))
         except (ParameterException, ParameterError, ModelLoadError, ValueError) as err:
             self._detach_logging()
             self.destroy_node()
@@ -230,16 +260,28 @@ class MonodepthNode(Node):
         self._points_pub = self.create_publisher(PointCloud2, "depth/points", OUTPUT_QOS)
         self._colorized_pub = self.create_publisher(Image, "depth/colorized", OUTPUT_QOS)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        if self._settings.image_transport == "compressed":
-            self._image_sub = self.create_subscription(
-                CompressedImage, "image/compressed", self._on_image, qos_profile_sensor_data
-            )
-        else:
-            self._image_sub = self.create_subscription(
-                Image, "image", self._on_image, qos_profile_sensor_data
-            )
+        # Sensor-data QoS (best effort, keep last 5), overridable at start with parameters
+        # qos_overrides.<topic>.subscription.<policy> (e.g. reliability: reliable). rclpy
+        # writes the overrides into the profile it is given: each subscription gets its own.
+        overridable = QoSOverridingOptions.with_default_policies()
+        image_type, image_topic = (
+            (CompressedImage, "image/compressed")
+            if settings.image_transport == "compressed"
+            else (Image, "image")
+        )
+        self._image_sub = self.create_subscription(
+            image_type,
+            image_topic,
+            self._on_image,
+            sensor_data_qos(),
+            qos_overriding_options=overridable,
+        )
         self._camera_info_sub = self.create_subscription(
-            CameraInfo, "camera_info", self._on_camera_info, qos_profile_sensor_data
+            CameraInfo,
+            "camera_info",
+            self._on_camera_info,
+            sensor_data_qos(),
+            qos_overriding_options=overridable,
         )
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._diagnostics_timer = self.create_timer(1.0, self._publish_diagnostics)
@@ -259,33 +301,32 @@ class MonodepthNode(Node):
         change; commit only when everything succeeded (a failed reload keeps the old model)."""
         values = self._parameter_values()
         values.update({p.name: p.value for p in changes if p.name in SPECS})
+        current = self._pipeline
         try:
             settings = settings_from_values(values)
-            estimator = self._estimator
-            if settings.model != self._settings.model:
+            estimator = current.estimator
+            if settings.model != current.settings.model:
                 estimator = load_estimator(settings.model)
-            scaler = self._scaler
-            if settings.scale != self._settings.scale or estimator is not self._estimator:
+            scaler = current.scaler
+            if settings.scale != current.settings.scale or estimator is not current.estimator:
                 scaler = make_scaler(settings.scale, estimator)
         except (ParameterError, ModelLoadError, ValueError) as err:
             self.get_logger().warning(f"rejected parameter change: {err}")
             return SetParametersResult(successful=False, reason=str(err))
-        reloaded = estimator is not self._estimator
-        # The worker reads these three references once per frame; each swap is atomic.
-        self._estimator, self._scaler, self._settings = estimator, scaler, settings
-        if reloaded:
+        self._pipeline = Pipeline(settings, estimator, scaler)
+        if estimator is not current.estimator:
             self._log_model("reloaded")
         return SetParametersResult(successful=True)
 
     def _log_model(self, verb: str) -> None:
-        estimator = self._estimator
+        estimator = self._pipeline.estimator
         contract = estimator.contract
         width, height = estimator.input_size
         self.get_logger().info(
             f"{verb} model {estimator.model_path} ({contract.architecture}, {width}x{height}, "
             f"{contract.units} units, {contract.metres_per_unit} m/unit); ONNX Runtime providers "
             f"in use: {estimator.providers} (requested {estimator.requested_providers}); "
-            f"scale mode {self._settings.scale.mode.value}"
+            f"scale mode {self._pipeline.settings.scale.mode.value}"
         )
 
     # -- callbacks (executor thread) ----------------------------------------------------------
@@ -309,8 +350,9 @@ class MonodepthNode(Node):
         self._camera = CameraState(intrinsics, "")
 
     def _publish_diagnostics(self) -> None:
-        estimate = self._scaler.estimate
-        ground = estimate.status if self._scaler.mode is ScaleMode.GROUND_PLANE else ""
+        pipeline = self._pipeline
+        estimate = pipeline.scaler.estimate
+        ground = estimate.status if pipeline.scaler.mode is ScaleMode.GROUND_PLANE else ""
         report = HealthReport(
             input_rate_hz=self._input_rate.rate_hz(),
             output_rate_hz=self._output_rate.rate_hz(),
@@ -320,9 +362,9 @@ class MonodepthNode(Node):
             frames_published=self._frames_published,
             frames_dropped=self._slot.dropped,
             frames_rejected=self._frames_rejected,
-            model=str(self._estimator.model_path),
-            providers=tuple(self._estimator.providers),
-            scale_mode=self._scaler.mode.value,
+            model=str(pipeline.estimator.model_path),
+            providers=tuple(pipeline.estimator.providers),
+            scale_mode=pipeline.scaler.mode.value,
             scale_factor=estimate.factor,
             ground_plane=ground,
             camera_info=self._camera_status,
@@ -331,7 +373,7 @@ class MonodepthNode(Node):
             to_diagnostic_array(
                 report,
                 status_name=f"{self.get_fully_qualified_name()}: monocular depth",
-                hardware_id=self._estimator.model_path.name,
+                hardware_id=pipeline.estimator.model_path.name,
                 stamp=self.get_clock().now().to_msg(),
             )
         )
@@ -382,31 +424,13 @@ class MonodepthNode(Node):
         msg = frame.message
         header = msg.header
         rgb = self._decode(msg)
-        settings: NodeSettings = self._settings
-        estimator, scaler, output = self._estimator, self._scaler, settings.output
-
-        started = time.perf_counter()
-        depth_units = estimator.predict(rgb)
-        self._inference_latency.add(time.perf_counter() - started)
-
+        pipeline = self._pipeline
+        output = pipeline.settings.output
         image_height, image_width = rgb.shape[:2]
-        model_height, model_width = depth_units.shape
         camera, problem = self._camera_for(image_width, image_height)
-        if camera is not None:
-            model_camera = camera.scaled(model_width, model_height)
-        else:  # ground_plane still works without camera_info: use the training camera
-            contract = estimator.contract
-            model_camera = PinholeIntrinsics.from_normalized(
-                contract.fx, contract.fy, contract.cx, contract.cy, model_width, model_height
-            )
-        factor = scaler.update(depth_units, model_camera)
-        depth = depth_units * np.float32(factor)
-        depth_camera = model_camera if camera is not None else None
-        if output.upsample_to_input and (model_width, model_height) != (image_width, image_height):
-            depth = cv2.resize(depth, (image_width, image_height), interpolation=cv2.INTER_LINEAR)
-            depth_camera = camera
-        with np.errstate(invalid="ignore"):
-            depth[~((depth >= output.range_min) & (depth <= output.range_max))] = np.nan
+        result = pipeline.depth.process(rgb, camera)
+        self._inference_latency.add(result.inference_s)
+        depth, depth_camera = result.depth, result.camera
 
         self._depth_pub.publish(array_to_image(depth, "32FC1", header))
         if depth_camera is not None:
@@ -415,7 +439,7 @@ class MonodepthNode(Node):
             if depth_camera is None:
                 self._warnings.warn("cloud", f"point cloud skipped: {problem}")
             else:
-                self._points_pub.publish(self._cloud(depth, depth_camera, rgb, header, output))
+                self._points_pub.publish(self._cloud(result, rgb, header, output))
         if self._colorized_pub.get_subscription_count() > 0:
             preview = colorize_depth(
                 depth, output.range_min, output.range_max, output.colormap, output.colour_scale
@@ -428,21 +452,9 @@ class MonodepthNode(Node):
         self._end_to_end_latency.add(time.monotonic() - frame.received_at)
 
     def _cloud(
-        self,
-        depth: np.ndarray,
-        camera: PinholeIntrinsics,
-        rgb: np.ndarray,
-        header: Any,
-        output: OutputSettings,
+        self, result: DepthFrame, rgb: np.ndarray, header: Any, output: OutputSettings
     ) -> PointCloud2:
-        step = output.decimation
-        points = depth_to_points(depth, camera, step=step)
-        colours = None
-        if output.cloud_rgb:
-            height, width = depth.shape
-            if rgb.shape[:2] != (height, width):
-                rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
-            colours = rgb[::step, ::step]
+        points, colours = cloud_points(result, rgb if output.cloud_rgb else None, output.decimation)
         return points_to_pointcloud2(points, header, colours)
 
     # -- shutdown -----------------------------------------------------------------------------

@@ -15,7 +15,7 @@ needs no TF: every display is in that one frame.
 """
 
 # `launch` is the ROS package, not this repository's launch/ folder (ruff assumes the latter).
-from launch import LaunchDescription  # noqa: I001
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution

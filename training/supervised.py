@@ -14,6 +14,7 @@ Predictions are metres, so exported models are `metric` with 1 metre per unit.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -130,7 +131,7 @@ def resolve_input_statistics(data: DataConfig) -> tuple[list[float], list[float]
     from training.datasets import build_dataset  # the datasets package is only needed here
 
     try:
-        dataset = build_dataset(data, data.train_split, train=False)
+        dataset = build_dataset(data, find_split(data.train_split, data.root), train=False)
     except (FileNotFoundError, OSError) as error:
         raise ConfigError(
             f"data.input_mean/input_std are not set and the training split {data.train_split!r} "
@@ -145,3 +146,11 @@ def resolve_input_statistics(data: DataConfig) -> tuple[list[float], list[float]
              [round(v, 4) for v in mean], [round(v, 4) for v in std])
     data.input_mean, data.input_std = mean, std
     return mean, std
+
+
+def find_split(split: str, root: str) -> Path:
+    """A split file as the trainer finds it: the path itself, else relative to data.root."""
+    path = Path(split)
+    if not path.is_file() and not path.is_absolute() and (Path(root) / path).is_file():
+        return Path(root) / path
+    return path

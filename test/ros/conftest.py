@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import fcntl
 import random
-import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,12 +16,11 @@ from typing import Any
 
 import pytest
 
-from test.ros.node_process import REPO_ROOT, NodeProcess
-from test.ros.ros_harness import RosHarness
+from demo.colcon import colcon_build
+from demo.node_process import NodeProcess
+from demo.ros_link import RosHarness
 
 DOMAIN_IDS = range(20, 101)  # Fast DDS ports of domains above 101 collide with ephemeral ports
-PACKAGE_FILES = ("package.xml", "setup.py", "setup.cfg", "resource", "depth_ros", "launch",
-                 "config", "rviz")  # fmt: skip
 
 
 @pytest.fixture
@@ -87,22 +83,4 @@ def colcon_install(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Built once per session: several tests look at the same install tree.
     """
-    root = tmp_path_factory.mktemp("colcon")
-    source = root / "src" / "depth_ros"
-    source.mkdir(parents=True)
-    for name in PACKAGE_FILES:
-        origin = REPO_ROOT / name
-        if origin.is_dir():
-            shutil.copytree(origin, source / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(origin, source / name)
-    colcon = Path(sys.executable).parent / "colcon"
-    command = [
-        str(colcon), "--log-base", str(root / "log"), "build",
-        "--base-paths", str(root / "src"),
-        "--build-base", str(root / "build"),
-        "--install-base", str(root / "install"),
-    ]  # fmt: skip
-    result = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, f"colcon build failed:\n{result.stdout}\n{result.stderr}"
-    return root / "install"
+    return colcon_build(tmp_path_factory.mktemp("colcon"))

@@ -15,11 +15,10 @@ import cv2
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-from depth_ros.image_codec import image_to_array
-from depth_ros.pointcloud import pointcloud2_to_array, unpack_rgb
-from test.ros.ros_harness import (
+from demo.ros_link import (
     RosHarness,
     camera_info_message,
     diagnostic_values,
@@ -29,6 +28,9 @@ from test.ros.ros_harness import (
     stamp_of,
     wait_until,
 )
+from depth_ros.image_codec import image_to_array
+from depth_ros.inference import DEFAULT_PROVIDERS, DepthEstimator
+from depth_ros.pointcloud import pointcloud2_to_array, unpack_rgb
 from test.ros.scene import (
     FRAME_ID,
     IMAGE_HEIGHT,
@@ -175,7 +177,15 @@ def test_outputs_have_the_right_encodings_units_sizes_stamps_frames_and_points(
 def test_without_camera_info_depth_is_published_and_the_cloud_skipped_with_a_warning(
     ros: RosHarness, start_node, plane_model: Path
 ) -> None:
-    node = start_node(node_parameters(plane_model))
+    """Also: with the default providers (TensorRT, CUDA, CPU) the node reports the ones ONNX
+    Runtime really uses, in its log and in /diagnostics (CPU only on a machine without GPU)."""
+    node = start_node(
+        node_parameters(
+            plane_model,
+            providers=list(DEFAULT_PROVIDERS),
+            **{"tensorrt.cache_dir": str(plane_model.parent / "tensorrt")},
+        )
+    )
     depth_rec = ros.record(Image, "depth/image")
     info_rec = ros.record(CameraInfo, "depth/camera_info")
     cloud_rec = ros.record(PointCloud2, "depth/points")
@@ -200,6 +210,10 @@ def test_without_camera_info_depth_is_published_and_the_cloud_skipped_with_a_war
         what="diagnostics naming the missing camera_info",
     )
     assert cloud_rec.messages == [] and info_rec.messages == []
+
+    in_use = DepthEstimator(plane_model, list(DEFAULT_PROVIDERS)).providers
+    assert f"ONNX Runtime providers in use: {in_use}" in log
+    assert diagnostic_values(diagnostics.messages[-1])["providers"] == ",".join(in_use)
     assert node.stop() == 0
 
 
@@ -220,4 +234,32 @@ def test_compressed_transport_decodes_jpeg(ros: RosHarness, start_node, plane_mo
         METRES_PER_UNIT * float(plane_model_depth(plane_contract())[16, 32]),
         rel_tol=1e-5,
     )
+    assert node.stop() == 0
+
+
+def test_camera_size_images_arrive_with_the_reliable_qos_override(
+    ros: RosHarness, start_node, plane_model: Path
+) -> None:
+    """A 1242 x 375 rgb8 frame is 1.4 MB: over best effort, DDS drops it whenever a UDP fragment
+    is lost (here: always). The documented start-up override makes the subscription reliable."""
+    override = "qos_overrides./image.subscription.reliability"
+    node = start_node(node_parameters(plane_model, **{override: "reliable"}))
+    depth_rec = ros.record(Image, "depth/image")
+    info_rec = ros.record(CameraInfo, "depth/camera_info")
+    image_pub = ros.publisher(Image, "image", QoSProfile(depth=2))  # reliable, like most drivers
+    info_pub = ros.publisher(CameraInfo, "camera_info")  # best effort: must still match
+    ros.wait_for_subscribers(image_pub)
+    ros.wait_for_subscribers(info_pub)
+    pixels = np.random.default_rng(7).integers(0, 256, (375, 1242, 3), dtype=np.uint8)
+    stamp = stamp_of(42)
+    camera = image_camera(plane_contract()).scaled(1242, 375)
+    pairs = [
+        (info_pub, camera_info_message(camera, FRAME_ID, stamp)),
+        (image_pub, image_message(pixels, "rgb8", FRAME_ID, stamp)),
+    ]
+    depth = send_until_received(pairs, depth_rec, stamp)
+    assert (depth.width, depth.height) == (64, 32)
+    info = send_until_received(pairs, info_rec, stamp)  # the override is for `image` only
+    assert (info.width, info.height) == (64, 32)
+    assert ros.get_parameters([override]) == {override: "reliable"}
     assert node.stop() == 0

@@ -14,9 +14,8 @@ import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CameraInfo, Image
 
-from depth_ros.image_codec import image_to_array
-from test.ros.node_process import REPO_ROOT
-from test.ros.ros_harness import (
+from demo.node_process import REPO_ROOT
+from demo.ros_link import (
     RosHarness,
     camera_info_message,
     diagnostic_values,
@@ -25,6 +24,7 @@ from test.ros.ros_harness import (
     stamp_of,
     wait_until,
 )
+from depth_ros.image_codec import image_to_array
 from test.ros.scene import (
     FRAME_ID,
     METRES_PER_UNIT,

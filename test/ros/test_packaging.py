@@ -26,8 +26,8 @@ import pytest
 import yaml
 from sensor_msgs.msg import Image
 
-from test.ros.node_process import ros_environment
-from test.ros.ros_harness import RosHarness, image_message, send_until_received, stamp_of
+from demo.node_process import ros_environment
+from demo.ros_link import RosHarness, image_message, send_until_received, stamp_of
 from test.ros.scene import FRAME_ID, node_parameters, plane_contract, random_rgb
 from test.runtime.onnx_models import constant_depth_model
 
@@ -150,7 +150,7 @@ def test_launch_file_arguments_and_what_it_starts_exist_in_the_install_tree(
 
 
 def test_rviz_config_shows_input_depth_preview_and_cloud_in_the_optical_frame() -> None:
-    from test.ros.node_process import REPO_ROOT
+    from demo.node_process import REPO_ROOT
 
     config = yaml.safe_load((REPO_ROOT / "rviz" / "monodepth.rviz").read_text())
     manager = config["Visualization Manager"]

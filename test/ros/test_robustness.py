@@ -20,7 +20,7 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from test.ros.ros_harness import (
+from demo.ros_link import (
     RosHarness,
     camera_info_message,
     diagnostic_values,

@@ -56,7 +56,7 @@ def test_two_gloo_processes_stay_in_sync(outdoor_root: Path, tmp_path: Path) -> 
     out = tmp_path / "run"
     sets = [
         f"data.root={outdoor_root}", f"data.train_split={train_split}", "data.val_split=\"\"",
-        "data.height=64", "data.width=192", "data.num_workers=0", "optim.batch_size=2",
+        "data.height=64", "data.width=64", "data.num_workers=0", "optim.batch_size=2",
         "optim.epochs=2", "run.device=cpu", "run.log_every=1", "run.save_every=1",
     ]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",

@@ -180,6 +180,7 @@ def _cli_args(checkpoint: Path, output: Path, precision: str) -> argparse.Namesp
                               calibration_images=4, eval_images=2, root=None, intrinsics=None)
 
 
+@pytest.mark.slow
 def test_cli_exports_a_variant_and_reports_its_accuracy(
     mono, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

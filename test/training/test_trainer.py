@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,12 @@ SYNTHETIC = str(REPO / "config" / "train" / "synthetic.yaml")
 
 
 @pytest.fixture(autouse=True)
-def _two_threads() -> None:
-    torch.set_num_threads(2)
+def _one_thread() -> Iterator[None]:
+    """Other tests share the 2 cores; OpenMP threads spinning against them slow everyone."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture
@@ -247,7 +252,7 @@ def test_sigterm_saves_a_resumable_checkpoint(
     """A real training process gets SIGTERM mid-run, saves, exits 143 and resumes."""
     out = tmp_path / "run"
     argv = small_run(outdoor_root, splits, out, "optim.epochs=1000")
-    env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     command = [sys.executable, "-m", "training", "train", *argv]
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)

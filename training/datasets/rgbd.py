@@ -159,8 +159,11 @@ class RgbdFolderDataset(RgbdDataset):
         bgr = cv2.imread(str(self.image_path(entry)), cv2.IMREAD_COLOR)
         if bgr is None:
             raise DatasetError(f"image {self.image_path(entry)} cannot be read")
-        depth = read_depth_png(self.depth_path(entry), self.cfg.depth_scale)  # PNG: 8/16 bit
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), depth
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.read_depth(self.depth_path(entry))
+
+    def read_depth(self, path: Path) -> np.ndarray:
+        """H x W float32 metres of an 8- or 16-bit depth PNG (evaluation reads it full size)."""
+        return read_depth_png(path, self.cfg.depth_scale)
 
     def intrinsics(self, index: int) -> NormalizedIntrinsics:
         return self._intrinsics

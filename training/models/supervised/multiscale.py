@@ -55,7 +55,7 @@ class MultiScaleEigen(nn.Module):
 
     def coarse(self, image: torch.Tensor) -> torch.Tensor:
         """The global network's map, N x 1 x H x W (bilinearly up-sampled from 1/4 size)."""
-        if tuple(image.shape[-2:]) != self.input_size:
+        if not torch.jit.is_tracing() and tuple(image.shape[-2:]) != self.input_size:
             raise ValueError(
                 f"multiscale was built for {self.input_size[0]}x{self.input_size[1]} input (HxW), "
                 f"got {image.shape[-2]}x{image.shape[-1]}; its fully connected layers fix the size"

@@ -52,7 +52,7 @@ class ResnetBaseline(nn.Module):
         self.head = nn.Sequential(*layers)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        if tuple(image.shape[-2:]) != self.input_size:
+        if not torch.jit.is_tracing() and tuple(image.shape[-2:]) != self.input_size:
             raise ValueError(
                 f"resnet_baseline was built for {self.input_size[0]}x{self.input_size[1]} input "
                 f"(HxW), got {image.shape[-2]}x{image.shape[-1]}; its fully connected head fixes "
