@@ -52,17 +52,29 @@ class PinholeIntrinsics:
 
     @classmethod
     def from_camera_info(cls, msg: Any) -> PinholeIntrinsics:
-        """Read K (row-major 3 x 3) and the size; CameraInfoError names a bad field."""
-        k = [float(v) for v in msg.k]
-        if len(k) != 9:
-            raise CameraInfoError(f"camera_info k has {len(k)} values; expected 9")
-        _require_positive("camera_info k[0] (fx)", k[0])
-        _require_positive("camera_info k[4] (fy)", k[4])
-        _require_finite("camera_info k[2] (cx)", k[2])
-        _require_finite("camera_info k[5] (cy)", k[5])
+        """The pinhole of the image the camera_info describes; CameraInfoError names a bad field.
+
+        Like image_geometry (and so depth_image_proc), the projection matrix P is used when it is
+        set: it describes the rectified image, which is what a depth network should be fed. A
+        driver that leaves P zero (uncalibrated rectification) falls back to K.
+        """
+        p = [float(v) for v in msg.p]
+        if len(p) == 12 and p[0] != 0.0 and p[5] != 0.0:
+            fx, fy, cx, cy = p[0], p[5], p[2], p[6]
+            index = ("p[0]", "p[5]", "p[2]", "p[6]")
+        else:
+            k = [float(v) for v in msg.k]
+            if len(k) != 9:
+                raise CameraInfoError(f"camera_info k has {len(k)} values; expected 9")
+            fx, fy, cx, cy = k[0], k[4], k[2], k[5]
+            index = ("k[0]", "k[4]", "k[2]", "k[5]")
+        _require_positive(f"camera_info {index[0]} (fx)", fx)
+        _require_positive(f"camera_info {index[1]} (fy)", fy)
+        _require_finite(f"camera_info {index[2]} (cx)", cx)
+        _require_finite(f"camera_info {index[3]} (cy)", cy)
         _require_positive("camera_info width", int(msg.width))
         _require_positive("camera_info height", int(msg.height))
-        return cls(k[0], k[4], k[2], k[5], int(msg.width), int(msg.height))
+        return cls(fx, fy, cx, cy, int(msg.width), int(msg.height))
 
     @classmethod
     def from_normalized(

@@ -63,11 +63,16 @@ def bad_images() -> list[tuple[str, Image]]:
 
 def bad_camera_infos() -> dict[str, CameraInfo]:
     camera = image_camera(plane_contract())
-    nan_fx = camera_info_message(camera, FRAME_ID, stamp_of(0))
-    nan_fx.k = [float("nan"), 0.0, camera.cx, 0.0, camera.fy, camera.cy, 0.0, 0.0, 1.0]
+    nan_p = camera_info_message(camera, FRAME_ID, stamp_of(0))
+    nan_p.p = [float("nan"), 0.0, camera.cx, 0.0, 0.0, camera.fy, camera.cy, 0.0, 0.0, 0.0, 1.0,
+               0.0]  # fmt: skip
+    nan_k = camera_info_message(camera, FRAME_ID, stamp_of(0))
+    nan_k.p = [0.0] * 12  # no rectification: K is used
+    nan_k.k = [float("nan"), 0.0, camera.cx, 0.0, camera.fy, camera.cy, 0.0, 0.0, 1.0]
     zero_width = camera_info_message(camera, FRAME_ID, stamp_of(0))
     zero_width.width = 0
-    return {"k[0] (fx) = nan must be finite": nan_fx, "width = 0 must be": zero_width}
+    return {"p[0] (fx) = nan must be finite": nan_p, "k[0] (fx) = nan must be finite": nan_k,
+            "width = 0 must be": zero_width}  # fmt: skip
 
 
 def test_malformed_flood_leaves_both_nodes_alive_and_publishing(

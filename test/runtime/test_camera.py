@@ -103,3 +103,14 @@ def test_to_camera_info_writes_an_undistorted_camera() -> None:
     assert list(msg.r) == [1, 0, 0, 0, 1, 0, 0, 0, 1]
     assert msg.distortion_model == "plumb_bob" and list(msg.d) == [0.0] * 5
     assert PinholeIntrinsics.from_camera_info(msg) == small
+
+
+def test_projection_matrix_of_the_rectified_image_wins_over_k() -> None:
+    """image_geometry's rule: P describes the rectified image the network should see."""
+    msg = camera_info([500.0, 0.0, 320.0, 0.0, 500.0, 240.0, 0.0, 0.0, 1.0], 640, 480)
+    msg.p = [480.0, 0.0, 315.0, 0.0, 0.0, 482.0, 238.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    assert PinholeIntrinsics.from_camera_info(msg) == PinholeIntrinsics(480.0, 482.0, 315.0, 238.0,
+                                                                        640, 480)
+    msg.p = [480.0, 0.0, math.nan, 0.0, 0.0, 482.0, 238.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    with pytest.raises(CameraInfoError, match=r"p\[2\] \(cx\) = nan"):
+        PinholeIntrinsics.from_camera_info(msg)
