@@ -137,6 +137,7 @@ def held_out_frames(paths: DemoPaths) -> tuple[list[HeldOutFrame], object]:
 
 
 def run_node(paths: DemoPaths, executable: Path, frames: list[HeldOutFrame], camera: object):
+    from demo.colcon import install_environment
     from demo.node_process import NodeProcess
     from demo.ros_link import RosHarness
     from demo.stream import stream_frames
@@ -146,7 +147,9 @@ def run_node(paths: DemoPaths, executable: Path, frames: list[HeldOutFrame], cam
               "scale.camera_height": CAMERA_HEIGHT_M, "range.max": 1000.0,
               "providers": ["CPUExecutionProvider"], "cloud.rgb": True,
               "cloud.decimation": 1}  # fmt: skip
-    node = NodeProcess(domain_id, paths.output / "node", params, executable=[str(executable)])
+    install = paths.build / "install"
+    node = NodeProcess(domain_id, paths.output / "node", params, executable=[str(executable)],
+                       extra_env=install_environment(install))  # fmt: skip
     ros = RosHarness(domain_id)
     try:
         ros.wait_for_node(timeout=60.0)

@@ -47,6 +47,23 @@ def colcon_build(work: Path, timeout_s: float = 600.0) -> Path:
     return work / "install"
 
 
+def package_prefix(install: Path) -> Path:
+    """colcon's default isolated layout: <install>/<package>."""
+    return install / PACKAGE
+
+
+def site_packages(prefix: Path) -> Path:
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    return prefix / "lib" / version / "site-packages"
+
+
 def installed_executable(install: Path) -> Path:
     """What `ros2 run depth_ros monodepth_node` starts."""
-    return install / PACKAGE / "lib" / PACKAGE / "monodepth_node"
+    return package_prefix(install) / "lib" / PACKAGE / "monodepth_node"
+
+
+def install_environment(install: Path) -> dict[str, str]:
+    """What `source install/setup.bash` adds for this package: its Python path and its prefix
+    (on top of the environment that provides rclpy)."""
+    prefix = package_prefix(install)
+    return {"PYTHONPATH": str(site_packages(prefix)), "AMENT_PREFIX_PATH": str(prefix)}

@@ -26,6 +26,7 @@ import pytest
 import yaml
 from sensor_msgs.msg import Image
 
+from demo.colcon import install_environment, package_prefix, site_packages
 from demo.node_process import ros_environment
 from demo.ros_link import RosHarness, image_message, send_until_received, stamp_of
 from test.ros.scene import FRAME_ID, node_parameters, plane_contract, random_rgb
@@ -38,16 +39,6 @@ LAUNCH_ARGUMENTS = {
     "model", "image", "camera_info", "params_file", "namespace", "use_sim_time", "rviz",
     "fixed_frame",
 }  # fmt: skip
-
-
-def package_prefix(install: Path) -> Path:
-    """colcon's default isolated layout: <install>/<package>."""
-    return install / PACKAGE
-
-
-def site_packages(prefix: Path) -> Path:
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    return prefix / "lib" / version / "site-packages"
 
 
 def test_install_tree_holds_what_ros2_run_and_launch_need(colcon_install: Path) -> None:
@@ -172,10 +163,7 @@ def test_installed_executable_runs_the_node_with_the_installed_config(
     colcon_install: Path, ros: RosHarness, start_node, tmp_path: Path
 ) -> None:
     prefix = package_prefix(colcon_install)
-    env = {
-        "PYTHONPATH": str(site_packages(prefix)),
-        "AMENT_PREFIX_PATH": str(prefix),
-    }
+    env = install_environment(colcon_install)
     probe = subprocess.run(
         [sys.executable, "-c", "import depth_ros.node; print(depth_ros.node.__file__)"],
         cwd=tmp_path, env={**ros_environment(0), **env}, capture_output=True, text=True,
