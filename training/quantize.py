@@ -7,8 +7,9 @@ provider has few fp16 kernels, so on CPU it is usually slower than fp32.
 
 int8: ONNX Runtime static quantisation in QDQ form (QuantizeLinear/DequantizeLinear pairs around
 int8 convolutions): weights per output channel (int8), activations per tensor (uint8) with ranges
-calibrated (MinMax) on images from the training data. The QDQ form is what TensorRT and the CPU
-provider both fuse into integer kernels.
+calibrated (MinMax) on images from the training data; the output tail (disparity head and
+disparity -> depth) stays float. The QDQ form is what TensorRT and the CPU provider both fuse
+into integer kernels.
 
 Both variants keep the fp32 model's ModelContract metadata. `compare_to_reference` reports a
 variant's deviation from fp32 on evaluation images: AbsRel = mean |d - d32| / d32 per image,
@@ -113,11 +114,32 @@ class ImageCalibrationReader(CalibrationDataReader):
         self._batches = (image[None] for image in self.images)
 
 
+def output_tail(model: onnx.ModelProto) -> list[str]:
+    """Names of the nodes from the last convolution to the output (the disparity head, sigmoid,
+    disparity-to-depth and clamp).
+
+    They stay in float: a uint8 disparity has 256 levels, which at far range are metres apart;
+    quantising them tripled the drift from fp32 on the synthetic street model (AbsRel 5.7% vs
+    2.0%, worst pixel 32% vs 12%) while the work they hold is negligible.
+    """
+    producer = {name: node for node in model.graph.node for name in node.output}
+    tail: list[str] = []
+    name = model.graph.output[0].name
+    while name in producer:
+        node = producer[name]
+        tail.append(node.name)
+        if node.op_type == "Conv" or not node.input:
+            break
+        name = node.input[0]
+    return tail
+
+
 def quantize_int8(source: str | Path, output: str | Path, calibration_images: np.ndarray) -> Path:
     """Write the statically quantised int8 (QDQ) variant of the fp32 model `source` to `output`.
 
     `calibration_images`: N x 3 x H x W float32 RGB in [0, 1] at the model's input size, drawn
-    from the training data (activation ranges are measured on them).
+    from the training data (activation ranges are measured on them). The output tail stays in
+    float (see output_tail).
     """
     model = onnx.load(str(source))
     reader = ImageCalibrationReader(calibration_images)
@@ -136,6 +158,7 @@ def quantize_int8(source: str | Path, output: str | Path, calibration_images: np
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
+            nodes_to_exclude=output_tail(model),
         )
     quantized = onnx.load(str(output))
     _copy_metadata(model, quantized)

@@ -57,8 +57,9 @@ class MetricDepthModel(nn.Module):
 class SupervisedTask(nn.Module):
     """Trains one seed-003 network on `frames_aug[:, 0]` against `depth_gt` (metres, 0 unknown).
 
-    Attributes the exporter reads: `architecture_label` (e.g. "unet-resnet18"), `units`
-    ("metric") and `metres_per_unit` (1.0); `min_depth` / `max_depth` in metres.
+    What it predicts, for callers holding only the task: `architecture_label` (e.g.
+    "unet-resnet18"), `units` ("metric"), `metres_per_unit` (1.0), `min_depth` / `max_depth`
+    (metres). training/export.py derives the same contract values from the config.
     """
 
     units = "metric"
@@ -84,14 +85,13 @@ class SupervisedTask(nn.Module):
         gt = batch["depth_gt"]
         pred = self.model(image)
         terms = depth_errors(pred, gt, self.smooth_l1_beta)
-        preview = (slice(0, 4),)
         return StepOutput(
             loss=terms[self.loss_name],
             scalars={name: value.detach() for name, value in terms.items()},
-            images={
-                "image": image[preview].detach(),
-                "depth_pred": (pred[preview].detach() / self.max_depth).clamp(0, 1),
-                "depth_gt": (gt[preview] / self.max_depth).clamp(0, 1),
+            images={  # the first 4 of the batch; depth as a fraction of max_depth
+                "image": image[:4].detach(),
+                "depth_pred": (pred[:4].detach() / self.max_depth).clamp(0, 1),
+                "depth_gt": (gt[:4] / self.max_depth).clamp(0, 1),
             },
         )
 

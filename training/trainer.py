@@ -60,7 +60,9 @@ from training.checkpoint import (
     save_checkpoint,
 )
 from training.config import ConfigError, TrainConfig, config_to_dict, load_config
+from training.datasets import DatasetError, build_dataset
 from training.device import Runtime, preserved_rng, seed_everything, setup_runtime, teardown_runtime
+from training.evaluate import crop_mask, protocol_for
 from training.metrics import compute_depth_metrics, median_scale
 from training.task import StepOutput, build_task
 
@@ -112,7 +114,7 @@ def main(args: argparse.Namespace) -> int:
         trainer = Trainer(cfg, runtime, resume=args.resume, init_from=args.init_from,
                           resume_command=resume_command)
         result = trainer.fit()
-    except (ConfigError, CheckpointError, FileNotFoundError) as exc:
+    except (ConfigError, CheckpointError, DatasetError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except NonFiniteLossError as exc:
@@ -187,16 +189,16 @@ class Trainer:
                 self.out_dir.mkdir(parents=True, exist_ok=True)
                 config_text = yaml.safe_dump(config_to_dict(self.cfg), sort_keys=False)
                 (self.out_dir / "config.yaml").write_text(config_text)
-            if self.step == 0 and self.val_loader is not None and "initial" not in self.history:
-                self.history["initial"] = self.validate()
-                self._log_scalars("val_initial", self.history["initial"])
+            if self.step == 0 and "initial" not in self.history:
+                self._validate_into("initial")
             while self.epoch < self.cfg.optim.epochs and not self._max_steps_reached():
                 stopped = self._run_epoch(meter)
                 if stopped:
                     exit_code = 128 + stopped
                     break
-            if exit_code == 0 and self._saved_step != self.step:
-                self.save()  # optim.max_steps ended the run mid-epoch
+            if exit_code == 0 and self._saved_step != self.step:  # max_steps ended it mid-epoch
+                self._validate_into("final")
+                self.save()
         summary = self._summary(meter, time.perf_counter() - started, exit_code)
         if self.rt.is_main:
             (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -247,18 +249,24 @@ class Trainer:
         self.scheduler.step()
         self.epoch += 1
         self.batch_in_epoch = 0
-        if self.val_loader is not None:
-            self.history["final"] = self.validate()
-            self._log_scalars("val", self.history["final"])
+        self._validate_into("final")
         self.save()
 
     # ------------------------------------------------------------------------- validation
+    def _validate_into(self, label: str) -> None:
+        """Validate (if there is a val split), log, and keep the result as history[label]."""
+        if self.val_loader is None:
+            return
+        self.history[label] = self.validate()
+        self._log_scalars("val" if label == "final" else f"val_{label}", self.history[label])
+
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         """Mean loss terms on data.val_split and, where the data has depth_gt, the
-        median-scaled AbsRel/δ<1.25 over images (valid: min_depth < gt < max_depth)."""
+        median-scaled AbsRel and δ<1.25 averaged over images."""
         assert self.val_loader is not None
         totals: dict[str, float] = {}
+        was_training = self.task.training
         self.task.eval()
         with preserved_rng(self.rt.device):
             for batch in self.val_loader:
@@ -277,7 +285,7 @@ class Trainer:
                         depth = self.task.depth_model()(batch["frames"][:, 0])
                     for name, value in self._depth_errors(depth.float(), batch["depth_gt"]):
                         _accumulate(totals, name, value)
-        self.task.train()
+        self.task.train(was_training)
         keys = sorted(totals)
         packed = torch.tensor([totals[k] for k in keys], dtype=torch.float64, device=self.rt.device)
         totals = dict(zip(keys, self.rt.all_reduce_(packed).tolist(), strict=True))
@@ -290,9 +298,13 @@ class Trainer:
         return result
 
     def _depth_errors(self, depth: torch.Tensor, gt: torch.Tensor) -> Iterator[tuple[str, float]]:
-        lo, hi = self.cfg.model.min_depth, self.cfg.model.max_depth
-        for pred_image, gt_image in zip(depth.cpu().numpy(), gt.cpu().numpy(), strict=True):
-            valid = (gt_image > lo) & (gt_image < hi)
+        """Per-image errors under the dataset's benchmark protocol (depth caps in metres and
+        crop, as `python -m training evaluate`), always median-scaled."""
+        protocol = protocol_for(self.cfg.data.dataset)
+        lo, hi = protocol.min_depth, protocol.max_depth
+        for pred_image, gt_image in zip(depth[:, 0].cpu().numpy(), gt[:, 0].cpu().numpy(),
+                                        strict=True):
+            valid = (gt_image > lo) & (gt_image < hi) & crop_mask(gt_image.shape, protocol.crop)
             if not valid.any():
                 continue
             pred, truth = pred_image[valid], gt_image[valid]
@@ -437,7 +449,7 @@ class Trainer:
         for name, value in scalars.items():
             writer.add_scalar(f"{prefix}/{name}", value, self.step)
         if prefix.startswith("val"):
-            text = ", ".join(f"{k} {v:.4f}" for k, v in scalars.items())
+            text = ", ".join(f"{k} {v:.4g}" for k, v in scalars.items())
             log.info("%s after step %d: %s", prefix, self.step, text)
 
     def _tensorboard(self) -> Any:
@@ -464,8 +476,6 @@ class Trainer:
 
     # --------------------------------------------------------------------------------- data
     def _train_loader(self) -> tuple[EpochBatches, DataLoader]:
-        from training.datasets import build_dataset
-
         data = self.cfg.data
         dataset = build_dataset(data, _split_path(data.train_split, data.root, "data.train_split"),
                                 train=True)
@@ -486,8 +496,6 @@ class Trainer:
         data = self.cfg.data
         if not data.val_split:
             return None
-        from training.datasets import build_dataset
-
         dataset = build_dataset(data, _split_path(data.val_split, data.root, "data.val_split"),
                                 train=False)
         sampler = DistributedSampler(dataset, num_replicas=self.rt.world_size, rank=self.rt.rank,
@@ -601,7 +609,7 @@ class _Meter:
 
 def format_summary(summary: dict[str, Any]) -> str:
     """A few lines for the terminal at the end of a run."""
-    losses = ", ".join(f"{k} {v:.4f}" for k, v in summary["final_losses"].items())
+    losses = ", ".join(f"{k} {v:.4g}" for k, v in summary["final_losses"].items())
     lines = [
         f"trained {summary['steps']} steps ({summary['epochs_completed']} epochs) in "
         f"{summary['wall_time_s']:.1f} s on {summary['world_size']} x {summary['device']}, "

@@ -25,7 +25,7 @@ from training.export import (
     pattern_images,
     read_contract,
 )
-from training.quantize import compare_to_reference, convert_to_fp16, quantize_int8
+from training.quantize import compare_to_reference, convert_to_fp16, output_tail, quantize_int8
 from training.task import build_task
 
 HEIGHT, WIDTH = 64, 96
@@ -141,6 +141,11 @@ def test_reduced_precision_variants_load_run_and_stay_close(
     else:
         assert {"QuantizeLinear", "DequantizeLinear"} <= ops
         assert onnx.TensorProto.INT8 in weight_types
+        # The disparity head and disparity -> depth stay float: no Q/DQ between them.
+        producer = {name: node for node in model.graph.node for name in node.output}
+        (sigmoid,) = [node for node in model.graph.node if node.op_type == "Sigmoid"]
+        assert producer[sigmoid.input[0]].op_type == "Conv"
+        assert sigmoid.name in output_tail(onnx.load(str(fp32.path)))
     assert read_contract(path) == fp32.contract  # the metadata survives the conversion
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

@@ -79,6 +79,7 @@ def _write_official(task: torch.nn.Module, folder: Path, use_stereo: bool, pose:
         torch.save(_rename(state, "pose_net.decoder.", OFFICIAL_POSE), folder / "pose.pth")
 
 
+@pytest.mark.slow
 def test_official_layout_imports_and_reproduces_outputs_exactly(tmp_path: Path) -> None:
     original = _our_task()
     folder = tmp_path / "mono_96x64"

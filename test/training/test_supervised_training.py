@@ -73,7 +73,8 @@ def test_task_computes_input_statistics_once_and_keeps_them(
     output = task(batch)
     assert torch.equal(output.loss.detach(), output.scalars["l1"])
     assert set(output.scalars) == {"l1", "l2", "smooth_l1", "abs_rel"}
-    depth = model(batch["frames"][:, 0])
+    with torch.no_grad():
+        depth = model(batch["frames"][:, 0])
     assert depth.shape == (2, 1, HEIGHT, WIDTH)
     assert float(depth.min()) >= 0.1 and float(depth.max()) <= 10.0
     assert all(float(v.min()) >= 0.0 and float(v.max()) <= 1.0 for v in output.images.values())
