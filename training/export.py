@@ -89,8 +89,9 @@ def training_intrinsics(data: DataConfig) -> NormalizedIntrinsics:
     """Normalised intrinsics (fx/W, fy/H, cx/W, cy/H) of the camera the model was trained on."""
     if data.dataset == "kitti":
         return KITTI_NORMALIZED_K
-    if data.dataset in KINECT_DATASETS:
-        return KINECT_NORMALIZED_K
+    if data.dataset in KINECT_DATASETS or (data.dataset == "rgbd_folder"
+                                           and not data.intrinsics_file):
+        return KINECT_NORMALIZED_K  # rgbd_folder without a YAML is NYU's layout and camera
     if data.dataset in YAML_INTRINSICS_DATASETS:
         from training.datasets.folder import read_intrinsics_yaml
 
