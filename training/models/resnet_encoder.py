@@ -130,11 +130,15 @@ class ResnetEncoder(nn.Module):
         self.encoder.load_state_dict(state, strict=True)
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
-        x = (image - INPUT_MEAN) / INPUT_STD
-        net = self.encoder
-        f0 = net.relu(net.bn1(net.conv1(x)))
-        f1 = net.layer1(net.maxpool(f0))
-        f2 = net.layer2(f1)
-        f3 = net.layer3(f2)
-        f4 = net.layer4(f3)
-        return [f0, f1, f2, f3, f4]
+        return resnet_features(self.encoder, (image - INPUT_MEAN) / INPUT_STD)
+
+
+def resnet_features(net: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """The five feature maps of a torchvision ResNet trunk, strides 2 to 32: after the stem's
+    ReLU, then after layer1..layer4 (no pooling head)."""
+    f0 = net.relu(net.bn1(net.conv1(x)))
+    f1 = net.layer1(net.maxpool(f0))
+    f2 = net.layer2(f1)
+    f3 = net.layer3(f2)
+    f4 = net.layer4(f3)
+    return [f0, f1, f2, f3, f4]

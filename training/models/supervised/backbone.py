@@ -14,6 +14,8 @@ import torch
 import torchvision
 from torch import nn
 
+from training.models.resnet_encoder import resnet_features
+
 LOG = logging.getLogger(__name__)
 
 # torchvision constructor name -> channels of the five feature levels (strides 2 .. 32).
@@ -60,13 +62,7 @@ class ResnetTrunk(nn.Module):
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
         """Normalised N x 3 x H x W -> [N x C_i x H/2^(i+1) x W/2^(i+1) for i in 0..4]."""
-        net = self.net
-        x0 = net.relu(net.bn1(net.conv1(image)))
-        x1 = net.layer1(net.maxpool(x0))
-        x2 = net.layer2(x1)
-        x3 = net.layer3(x2)
-        x4 = net.layer4(x3)
-        return [x0, x1, x2, x3, x4]
+        return resnet_features(self.net, image)
 
 
 def resnet_name(num_layers: int) -> str:
@@ -85,7 +81,10 @@ def imagenet_state_dict(name: str, path: str = "") -> dict[str, torch.Tensor]:
     same files; the others are looked up as `<hub>/checkpoints/<name>-*.pth`. Never downloads;
     FileNotFoundError names what was searched.
     """
-    from training.models.resnet_encoder import IMAGENET_WEIGHT_FILES, load_imagenet_weights
+    from training.models.resnet_encoder import (
+        IMAGENET_WEIGHT_FILES,
+        load_imagenet_weights,
+    )
 
     depth = name.removeprefix("resnet")
     if depth.isdigit() and int(depth) in IMAGENET_WEIGHT_FILES:
