@@ -54,7 +54,7 @@ def untrained_scores(checkpoint: Path, split: Path) -> dict[str, float]:
 
     cfg = config_from_dict(read_checkpoint(checkpoint)["config"])
     torch.manual_seed(cfg.run.seed)
-    return evaluate_depth_model(build_task(cfg), cfg, split).metrics
+    return evaluate_depth_model(build_task(cfg), cfg, split, gt_source="dense").metrics
 
 
 def strip_picture(frames: Sequence[HeldOutFrame], depth: dict[int, np.ndarray]) -> np.ndarray:
