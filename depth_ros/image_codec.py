@@ -114,14 +114,20 @@ def image_to_array(msg: Any) -> np.ndarray:
     return view
 
 
-def to_rgb8(msg: Any) -> np.ndarray:
-    """A colour Image as H x W x 3 uint8 RGB: a view for rgb8, one conversion otherwise."""
+def colour_image_view(msg: Any) -> np.ndarray:
+    """Check that an Image is a well-formed colour image and view its pixels, in the encoding's
+    channel order, without copying: cheap enough to vet every message as it arrives."""
     if msg.encoding not in COLOR_ENCODINGS:
         raise ImageFormatError(
             f"image encoding {msg.encoding!r} is not a colour encoding; "
             f"expected one of {list(COLOR_ENCODINGS)}"
         )
-    pixels = image_to_array(msg)
+    return image_to_array(msg)
+
+
+def to_rgb8(msg: Any) -> np.ndarray:
+    """A colour Image as H x W x 3 uint8 RGB: a view for rgb8, one conversion otherwise."""
+    pixels = colour_image_view(msg)
     if msg.encoding == "rgb8":
         return pixels
     return cv2.cvtColor(pixels, _TO_RGB[msg.encoding])

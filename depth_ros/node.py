@@ -22,9 +22,10 @@ Topics are relative, so a namespace or a remapping moves them:
 Every output carries the input image's header: its stamp and its optical frame_id. The cloud and
 the preview are computed only while someone subscribes to them.
 
-Latest frame wins: the image callback only puts the message into a one-frame slot (a frame
-still waiting there is overwritten and counted as dropped); one worker thread decodes, runs the
-model and publishes. So at most one frame waits while one is processed, and latency stays
+Latest frame wins: the image callback checks a raw image's layout (no copy) and puts the
+message into a one-frame slot (a frame still waiting there is overwritten and counted as
+dropped, but never by a malformed image); one worker thread decodes, runs the model and
+publishes. So at most one frame waits while one is processed, and latency stays
 bounded when the camera is faster than the model. Nothing a publisher sends can stop the node:
 a bad frame is dropped with a throttled warning that names the problem.
 """
@@ -63,7 +64,13 @@ from depth_ros.colorize import colorize_depth
 from depth_ros.depth_pipeline import DepthFrame, DepthPipeline, cloud_points
 from depth_ros.diagnostics import HealthReport, LatencyWindow, RateMeter, to_diagnostic_array
 from depth_ros.frame_slot import LatestFrameSlot, ReceivedFrame
-from depth_ros.image_codec import ImageFormatError, array_to_image, compressed_to_rgb8, to_rgb8
+from depth_ros.image_codec import (
+    ImageFormatError,
+    array_to_image,
+    colour_image_view,
+    compressed_to_rgb8,
+    to_rgb8,
+)
 from depth_ros.inference import DepthEstimator, ModelLoadError
 from depth_ros.node_parameters import (
     PARAMETERS,
@@ -254,6 +261,7 @@ class MonodepthNode(Node):
         self._frames_received = 0
         self._frames_published = 0
         self._frames_rejected = 0
+        self._counter_lock = threading.Lock()
 
         self._depth_pub = self.create_publisher(Image, "depth/image", OUTPUT_QOS)
         self._depth_info_pub = self.create_publisher(CameraInfo, "depth/camera_info", OUTPUT_QOS)
@@ -334,6 +342,12 @@ class MonodepthNode(Node):
     def _on_image(self, msg: Image | CompressedImage) -> None:
         self._frames_received += 1
         self._input_rate.tick()
+        if isinstance(msg, Image):
+            try:
+                colour_image_view(msg)  # vetted here, a bad image never displaces a good one
+            except ImageFormatError as err:
+                self._reject(problem_kind(str(err)), f"dropped image: {err}")
+                return
         self._slot.put(msg)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
@@ -399,7 +413,8 @@ class MonodepthNode(Node):
                 )
 
     def _reject(self, kind: str, message: str) -> None:
-        self._frames_rejected += 1
+        with self._counter_lock:  # both the callback and the worker reject frames
+            self._frames_rejected += 1
         self._warnings.warn(kind, message)
 
     def _decode(self, msg: Image | CompressedImage) -> np.ndarray:
