@@ -7,6 +7,9 @@ the image as the continuous interval [0, W]; the pixel-centre-exact map would be
 cx' = (cx + 0.5) * W'/W - 0.5, which differs by less than half a pixel. We match the ecosystem so
 that our camera_info agrees with what image_proc would publish for the same resize.
 
+A camera can also come from a YAML file (`read_intrinsics_yaml`): the offline tool and training
+on robot recordings both read the same two formats.
+
 sensor_msgs is imported only inside `to_camera_info`, so this module imports without ROS.
 """
 
@@ -14,7 +17,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import yaml
+
+INTRINSICS_KEYS = ("fx", "fy", "cx", "cy", "width", "height")
 
 
 class CameraInfoError(ValueError):
@@ -84,6 +92,13 @@ class PinholeIntrinsics:
         ModelContract or KITTI_NORMALIZED_K."""
         return cls(fx_n * width, fy_n * height, cx_n * width, cy_n * height, width, height)
 
+    def normalized(self) -> tuple[float, float, float, float]:
+        """(fx/W, fy/H, cx/W, cy/H): the camera for any resize of this image (not a crop)."""
+        return (
+            self.fx / self.width, self.fy / self.height, self.cx / self.width,
+            self.cy / self.height,
+        )  # fmt: skip
+
     def scaled(self, width: int, height: int) -> PinholeIntrinsics:
         """The same camera for the image resized to width x height (see module docstring)."""
         sx = width / self.width
@@ -111,3 +126,65 @@ class PinholeIntrinsics:
         msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
         msg.p = [self.fx, 0.0, self.cx, 0.0, 0.0, self.fy, self.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
         return msg
+
+
+def read_intrinsics_yaml(path: Path) -> PinholeIntrinsics:
+    """The camera of a YAML file: plain pixel intrinsics (fx, fy, cx, cy, width, height) or a ROS
+    camera_calibration file (image_width, image_height, camera_matrix.data).
+
+    CameraInfoError names the file and the offending key.
+    """
+    if not path.is_file():
+        raise CameraInfoError(f"intrinsics file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise CameraInfoError(f"intrinsics file {path} is not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise CameraInfoError(
+            f"intrinsics file {path} must hold a mapping, got {type(raw).__name__}"
+        )
+    values = _camera_calibration_values(path, raw) if "camera_matrix" in raw else raw
+    missing = [key for key in INTRINSICS_KEYS if key not in values]
+    if missing:
+        raise CameraInfoError(f"intrinsics file {path} lacks {missing}; needs {INTRINSICS_KEYS}")
+    numbers = {key: _yaml_number(path, key, values[key]) for key in INTRINSICS_KEYS}
+    for key in ("width", "height"):
+        if numbers[key] <= 0 or numbers[key] != int(numbers[key]):
+            raise CameraInfoError(
+                f"intrinsics file {path}: {key}={values[key]!r}; expected a positive integer"
+            )
+    for key in ("fx", "fy"):
+        if numbers[key] <= 0:
+            raise CameraInfoError(
+                f"intrinsics file {path}: {key}={values[key]!r}; expected > 0 pixels"
+            )
+    for key, size in (("cx", "width"), ("cy", "height")):
+        if not 0 <= numbers[key] <= numbers[size]:
+            raise CameraInfoError(
+                f"intrinsics file {path}: {key}={values[key]!r}; expected within [0, {size}]"
+            )
+    return PinholeIntrinsics(
+        numbers["fx"], numbers["fy"], numbers["cx"], numbers["cy"],
+        int(numbers["width"]), int(numbers["height"]),
+    )  # fmt: skip
+
+
+def _camera_calibration_values(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
+    matrix = raw["camera_matrix"]
+    data = matrix.get("data") if isinstance(matrix, dict) else None
+    if not isinstance(data, list) or len(data) != 9:
+        raise CameraInfoError(f"intrinsics file {path}: camera_matrix.data must list 9 numbers")
+    values = {"fx": data[0], "cx": data[2], "fy": data[4], "cy": data[5]}
+    for key, ros_key in (("width", "image_width"), ("height", "image_height")):
+        if ros_key in raw:
+            values[key] = raw[ros_key]
+    return values
+
+
+def _yaml_number(path: Path, key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise CameraInfoError(
+            f"intrinsics file {path}: {key}={value!r}; expected a finite number"
+        )
+    return float(value)

@@ -23,10 +23,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import yaml
 from tqdm import tqdm
 
-from depth_ros.camera import CameraInfoError, PinholeIntrinsics
+from depth_ros.camera import CameraInfoError, PinholeIntrinsics, read_intrinsics_yaml
 from depth_ros.colorize import COLORMAPS, colorize_depth
 from depth_ros.depth_pipeline import DepthFrame, DepthPipeline, cloud_points
 from depth_ros.frame_sources import Frame, SourceError, expand_inputs, read_frames
@@ -36,33 +35,6 @@ from depth_ros.scale import MetricScaler, ScaleMode
 
 log = logging.getLogger("depth_ros.infer")
 MAX_PNG16_M = 65.535  # metres that fit in a uint16 of millimetres
-
-
-def load_intrinsics_yaml(path: Path) -> PinholeIntrinsics:
-    """A YAML with fx, fy, cx, cy (pixels) and width, height, or a ROS camera_info YAML
-    (image_width, image_height, camera_matrix.data)."""
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise CameraInfoError(f"intrinsics file {path} could not be read: {err}") from err
-    if not isinstance(raw, dict):
-        raise CameraInfoError(f"intrinsics file {path} must hold a mapping")
-    try:
-        if "camera_matrix" in raw:
-            k = raw["camera_matrix"]["data"]
-            return PinholeIntrinsics(
-                float(k[0]), float(k[4]), float(k[2]), float(k[5]),
-                int(raw["image_width"]), int(raw["image_height"]),
-            )  # fmt: skip
-        return PinholeIntrinsics(
-            float(raw["fx"]), float(raw["fy"]), float(raw["cx"]), float(raw["cy"]),
-            int(raw["width"]), int(raw["height"]),
-        )  # fmt: skip
-    except (KeyError, IndexError, TypeError, ValueError) as err:
-        raise CameraInfoError(
-            f"intrinsics file {path} lacks or mangles {err}; expected fx, fy, cx, cy, width, "
-            "height (pixels) or a ROS camera_info YAML"
-        ) from err
 
 
 def depth_to_png16(depth_m: np.ndarray) -> np.ndarray:
@@ -146,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         estimator = DepthEstimator(args.model, providers)
         scaler = MetricScaler(args.scale_mode, args.scale_factor, args.camera_height,
                               contract=estimator.contract)  # fmt: skip
-        fixed_camera = load_intrinsics_yaml(args.intrinsics) if args.intrinsics else None
+        fixed_camera = read_intrinsics_yaml(args.intrinsics) if args.intrinsics else None
         inputs = expand_inputs(args.inputs)
     except (ModelLoadError, CameraInfoError, SourceError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

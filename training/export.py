@@ -93,13 +93,13 @@ def training_intrinsics(data: DataConfig) -> NormalizedIntrinsics:
                                            and not data.intrinsics_file):
         return KINECT_NORMALIZED_K  # rgbd_folder without a YAML is NYU's layout and camera
     if data.dataset in YAML_INTRINSICS_DATASETS:
-        from training.datasets.folder import read_intrinsics_yaml
+        from training.datasets.folder import read_camera_yaml
 
         path = Path(data.intrinsics_file) if data.intrinsics_file else Path(data.root) / (
             "intrinsics.yaml"
         )
         try:
-            return read_intrinsics_yaml(path).normalized()
+            return read_camera_yaml(path)
         except DatasetError as exc:
             raise ExportError(f"{exc}; or pass --intrinsics fx,fy,cx,cy (normalised)") from None
     raise ExportError(

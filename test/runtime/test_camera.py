@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+from dataclasses import astuple
+from pathlib import Path
 
 import pytest
+import yaml
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
-from depth_ros.camera import CameraInfoError, PinholeIntrinsics
+from depth_ros.camera import CameraInfoError, PinholeIntrinsics, read_intrinsics_yaml
+from test.camera_files import write_intrinsics
 
 KITTI = PinholeIntrinsics(fx=721.5377, fy=721.5377, cx=609.5593, cy=172.854, width=1242, height=375)
 
@@ -114,3 +118,48 @@ def test_projection_matrix_of_the_rectified_image_wins_over_k() -> None:
     msg.p = [480.0, 0.0, math.nan, 0.0, 0.0, 482.0, 238.0, 0.0, 0.0, 0.0, 1.0, 0.0]
     with pytest.raises(CameraInfoError, match=r"p\[2\] \(cx\) = nan"):
         PinholeIntrinsics.from_camera_info(msg)
+
+
+def test_plain_intrinsics_yaml_round_trips_through_normalized(tmp_path: Path) -> None:
+    camera = read_intrinsics_yaml(write_intrinsics(tmp_path / "cam.yaml"))
+    assert camera == PinholeIntrinsics(103.77, 103.89, 65.1, 50.7, 128, 96)
+    resized = PinholeIntrinsics.from_normalized(*camera.normalized(), 256, 192)
+    assert astuple(resized) == pytest.approx(astuple(camera.scaled(256, 192)), rel=1e-12)
+
+
+def test_ros_camera_info_yaml_is_accepted(tmp_path: Path) -> None:
+    ros = {"image_width": 640, "image_height": 480, "camera_name": "front",
+           "camera_matrix": {"rows": 3, "cols": 3,
+                             "data": [500.0, 0.0, 320.5, 0.0, 501.0, 240.5, 0.0, 0.0, 1.0]}}
+    path = tmp_path / "front.yaml"
+    path.write_text(yaml.safe_dump(ros))
+    camera = read_intrinsics_yaml(path)
+    assert (camera.fx, camera.fy, camera.cx, camera.cy) == (500.0, 501.0, 320.5, 240.5)
+    assert (camera.width, camera.height) == (640, 480)
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"fx": None}, r"lacks \['fx'\]"),
+    ({"fy": -3.0}, "fy=-3.0; expected > 0"),
+    ({"cx": "middle"}, "cx='middle'; expected a finite number"),
+    ({"width": 0}, "width=0; expected a positive integer"),
+    ({"height": 95.5}, "height=95.5; expected a positive integer"),
+    ({"cy": 200.0}, r"cy=200.0; expected within \[0, height\]"),
+])
+def test_bad_intrinsics_yaml_names_the_file_and_key(tmp_path: Path, changes: dict,
+                                                    message: str) -> None:
+    path = write_intrinsics(tmp_path / "cam.yaml", **changes)
+    with pytest.raises(CameraInfoError, match=message) as error:
+        read_intrinsics_yaml(path)
+    assert str(path) in str(error.value)
+
+
+def test_unreadable_intrinsics_files(tmp_path: Path) -> None:
+    with pytest.raises(CameraInfoError, match=r"absent\.yaml does not exist"):
+        read_intrinsics_yaml(tmp_path / "absent.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(CameraInfoError, match=r"list\.yaml must hold a mapping, got list"):
+        read_intrinsics_yaml(tmp_path / "list.yaml")
+    (tmp_path / "broken.yaml").write_text("fx: [1, 2\n")
+    with pytest.raises(CameraInfoError, match=r"broken\.yaml is not valid YAML"):
+        read_intrinsics_yaml(tmp_path / "broken.yaml")

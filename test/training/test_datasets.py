@@ -12,10 +12,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
-import yaml
 from torch.utils.data import DataLoader
 from torchvision.transforms import ColorJitter
 
+from test.camera_files import write_intrinsics
 from training.config import ConfigError, DataConfig
 from training.datasets import (
     DATASETS,
@@ -32,7 +32,6 @@ from training.datasets.augment import (
     apply_color_jitter,
     sample_augmentation,
 )
-from training.datasets.folder import read_intrinsics_yaml
 
 DRIVE = "2000_01_01/2000_01_01_drive_0001_sync"
 ROOM = "synthetic_room_0000"
@@ -334,13 +333,6 @@ def test_nyu_rejects_stereo_and_right_camera_lines(indoor_root: Path, tmp_path: 
 
 # Folder + intrinsics YAML ---------------------------------------------------------------------
 
-def write_intrinsics(path: Path, **changes: object) -> Path:
-    values = {"fx": 103.77, "fy": 103.89, "cx": 65.1, "cy": 50.7, "width": 128, "height": 96}
-    values.update(changes)
-    path.write_text(yaml.safe_dump({k: v for k, v in values.items() if v is not None}))
-    return path
-
-
 def make_robot_folder(folder: Path, indoor_root: Path, count: int) -> list[Path]:
     """`count` frames of the generated room, named like a robot recorder would (sorted order)."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -387,39 +379,9 @@ def test_folder_with_split_and_sub_folder_sequences(indoor_root: Path, tmp_path:
         build_dataset(cfg, bad, train=False)
 
 
-def test_ros_camera_info_yaml_is_accepted(tmp_path: Path) -> None:
-    ros = {"image_width": 640, "image_height": 480, "camera_name": "front",
-           "camera_matrix": {"rows": 3, "cols": 3,
-                             "data": [500.0, 0.0, 320.5, 0.0, 501.0, 240.5, 0.0, 0.0, 1.0]}}
-    path = tmp_path / "front.yaml"
-    path.write_text(yaml.safe_dump(ros))
-    camera = read_intrinsics_yaml(path)
-    assert (camera.fx, camera.fy, camera.cx, camera.cy) == (500.0, 501.0, 320.5, 240.5)
-    assert (camera.width, camera.height) == (640, 480)
-
-
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"fx": None}, r"lacks \['fx'\]"),
-    ({"fy": -3.0}, "fy=-3.0; expected > 0"),
-    ({"cx": "middle"}, "cx='middle'; expected a finite number"),
-    ({"width": 0}, "width=0; expected a positive integer"),
-    ({"height": 95.5}, "height=95.5; expected a positive integer"),
-    ({"cy": 200.0}, r"cy=200.0; expected within \[0, height\]"),
-])
-def test_bad_intrinsics_yaml_names_the_file_and_key(tmp_path: Path, changes: dict,
-                                                    message: str) -> None:
-    path = write_intrinsics(tmp_path / "cam.yaml", **changes)
-    with pytest.raises(DatasetError, match=message) as error:
-        read_intrinsics_yaml(path)
-    assert str(path) in str(error.value)
-
-
-def test_unreadable_intrinsics_files(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match=r"absent\.yaml does not exist"):
-        read_intrinsics_yaml(tmp_path / "absent.yaml")
-    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
-    with pytest.raises(DatasetError, match=r"list\.yaml must hold a mapping, got list"):
-        read_intrinsics_yaml(tmp_path / "list.yaml")
-    (tmp_path / "broken.yaml").write_text("fx: [1, 2\n")
-    with pytest.raises(DatasetError, match=r"broken\.yaml is not valid YAML"):
-        read_intrinsics_yaml(tmp_path / "broken.yaml")
+def test_bad_intrinsics_yaml_points_at_the_setting(tmp_path: Path, indoor_root: Path) -> None:
+    make_robot_folder(tmp_path, indoor_root, 3)
+    write_intrinsics(tmp_path / "intrinsics.yaml", fy=-3.0)
+    cfg = DataConfig(dataset="folder", root=str(tmp_path), height=96, width=128)
+    with pytest.raises(DatasetError, match=r"fy=-3.0; expected > 0 .*\(data.intrinsics_file\)"):
+        build_dataset(cfg, "", train=False)

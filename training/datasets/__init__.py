@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from depth_ros.camera import PinholeIntrinsics
 from training.config import ConfigError
 
 if TYPE_CHECKING:
@@ -103,30 +104,13 @@ class NormalizedIntrinsics:
         return NormalizedIntrinsics(self.fx, self.fy, 1.0 - self.cx, self.cy)
 
 
-@dataclass(frozen=True)
-class PixelIntrinsics:
-    """Pinhole intrinsics in pixels of a width x height image."""
-
-    fx: float
-    fy: float
-    cx: float
-    cy: float
-    width: int
-    height: int
-
-    def normalized(self) -> NormalizedIntrinsics:
-        return NormalizedIntrinsics(
-            self.fx / self.width, self.fy / self.height, self.cx / self.width, self.cy / self.height
-        )
-
-
 # KITTI raw colour cameras after rectification (Monodepth2's values; ~721 px at 1242 x 375).
 KITTI_NORMALIZED_K = NormalizedIntrinsics(fx=0.58, fy=1.92, cx=0.5, cy=0.5)
 # Microsoft Kinect v1 RGB camera of NYU Depth v2 (the seed's calibrated matrix).
-KINECT_INTRINSICS = PixelIntrinsics(
+KINECT_INTRINSICS = PinholeIntrinsics(
     fx=518.858, fy=519.470, cx=325.582, cy=253.736, width=640, height=480
 )
-KINECT_NORMALIZED_K = KINECT_INTRINSICS.normalized()
+KINECT_NORMALIZED_K = NormalizedIntrinsics(*KINECT_INTRINSICS.normalized())
 
 
 DatasetBuilder = Callable[["DataConfig", "str | Path", bool], "Dataset"]

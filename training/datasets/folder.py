@@ -23,27 +23,17 @@ position in the sorted file list).
 from __future__ import annotations
 
 import logging
-import math
 import os
 from pathlib import Path
-from typing import Any
 
-import yaml
-
+from depth_ros.camera import CameraInfoError, read_intrinsics_yaml
 from training.config import DataConfig
-from training.datasets import (
-    DatasetError,
-    NormalizedIntrinsics,
-    PixelIntrinsics,
-    SplitEntry,
-    read_split,
-)
+from training.datasets import DatasetError, NormalizedIntrinsics, SplitEntry, read_split
 from training.datasets.sequence import SequenceDataset
 
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff"})
-INTRINSICS_KEYS = ("fx", "fy", "cx", "cy", "width", "height")
 
 
 class ImageFolderDataset(SequenceDataset):
@@ -54,8 +44,7 @@ class ImageFolderDataset(SequenceDataset):
         yaml_path = self.root / "intrinsics.yaml"
         if cfg.intrinsics_file:
             yaml_path = Path(cfg.intrinsics_file)
-        self.camera = read_intrinsics_yaml(yaml_path)
-        self._normalized = self.camera.normalized()
+        self._normalized = read_camera_yaml(yaml_path)
         self._names: dict[str, list[str]] = {}  # sequence folder -> sorted image file names
         if split_file and Path(split_file).is_file():
             entries, source = read_split(split_file), str(split_file)
@@ -101,55 +90,11 @@ class ImageFolderDataset(SequenceDataset):
         return entries
 
 
-def read_intrinsics_yaml(path: Path) -> PixelIntrinsics:
-    """Pixel intrinsics from a plain (fx, fy, cx, cy, width, height) or ROS camera_info YAML."""
-    if not path.is_file():
-        raise DatasetError(f"intrinsics file {path} does not exist (set data.intrinsics_file)")
+def read_camera_yaml(path: Path) -> NormalizedIntrinsics:
+    """The normalised camera of an intrinsics YAML (formats: depth_ros.camera.read_intrinsics_yaml),
+    with errors pointing at the setting that names the file."""
     try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise DatasetError(f"intrinsics file {path} is not valid YAML: {error}") from None
-    if not isinstance(raw, dict):
-        raise DatasetError(f"intrinsics file {path} must hold a mapping, got {type(raw).__name__}")
-    values = _ros_camera_info_values(path, raw) if "camera_matrix" in raw else raw
-    missing = [key for key in INTRINSICS_KEYS if key not in values]
-    if missing:
-        raise DatasetError(f"intrinsics file {path} lacks {missing}; needs {INTRINSICS_KEYS}")
-    numbers = {key: _number(path, key, values[key]) for key in INTRINSICS_KEYS}
-    for key in ("width", "height"):
-        if numbers[key] <= 0 or numbers[key] != int(numbers[key]):
-            raise DatasetError(
-                f"intrinsics file {path}: {key}={values[key]!r}; expected a positive integer"
-            )
-    for key in ("fx", "fy"):
-        if numbers[key] <= 0:
-            raise DatasetError(
-                f"intrinsics file {path}: {key}={values[key]!r}; expected > 0 pixels"
-            )
-    for key, size in (("cx", "width"), ("cy", "height")):
-        if not 0 <= numbers[key] <= numbers[size]:
-            raise DatasetError(
-                f"intrinsics file {path}: {key}={values[key]!r}; expected within [0, {size}]"
-            )
-    return PixelIntrinsics(
-        numbers["fx"], numbers["fy"], numbers["cx"], numbers["cy"],
-        int(numbers["width"]), int(numbers["height"]),
-    )
-
-
-def _ros_camera_info_values(path: Path, raw: dict[str, Any]) -> dict[str, Any]:
-    matrix = raw["camera_matrix"]
-    data = matrix.get("data") if isinstance(matrix, dict) else None
-    if not isinstance(data, list) or len(data) != 9:
-        raise DatasetError(f"intrinsics file {path}: camera_matrix.data must list 9 numbers")
-    values = {"fx": data[0], "cx": data[2], "fy": data[4], "cy": data[5]}
-    for key, ros_key in (("width", "image_width"), ("height", "image_height")):
-        if ros_key in raw:
-            values[key] = raw[ros_key]
-    return values
-
-
-def _number(path: Path, key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise DatasetError(f"intrinsics file {path}: {key}={value!r}; expected a finite number")
-    return float(value)
+        camera = read_intrinsics_yaml(path)
+    except CameraInfoError as error:
+        raise DatasetError(f"{error} (data.intrinsics_file)") from None
+    return NormalizedIntrinsics(*camera.normalized())

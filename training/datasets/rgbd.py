@@ -42,7 +42,7 @@ from training.datasets import (
     read_split,
 )
 from training.datasets.depth_augment import AugmentationDraw, DepthAugmentation, augment_pair
-from training.datasets.folder import read_intrinsics_yaml
+from training.datasets.folder import read_camera_yaml
 from training.datasets.nyu import read_depth_png
 
 NYU_LABELED_FILE = "nyu_depth_v2_labeled.mat"
@@ -137,7 +137,7 @@ class RgbdFolderDataset(RgbdDataset):
                                "stored values per metre")
         self.root = Path(cfg.root)
         self.entries = read_split(split_file)
-        self._intrinsics = (read_intrinsics_yaml(Path(cfg.intrinsics_file)).normalized()
+        self._intrinsics = (read_camera_yaml(Path(cfg.intrinsics_file))
                             if cfg.intrinsics_file else KINECT_NORMALIZED_K)
         for entry in self.entries:
             for path in (self.image_path(entry), self.depth_path(entry)):
