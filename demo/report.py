@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from demo.stream import StreamResult
 
 PREVIEW_FRAMES = 4  # rows in the strip picture
-PREVIEW_RANGE_M = (1.0, 80.0)
+PREVIEW_RANGE_M = (3.0, 80.0)  # parked cars at 3 m get the hot end; the horizon the cold one
 
 
 class RecordedDepth:

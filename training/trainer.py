@@ -2,7 +2,8 @@
 
     # one process: CUDA when available, otherwise the CPU
     python -m training train --config config/train/kitti_mono.yaml
-    # the quick CPU run on generated data (about 10 minutes on 2 cores)
+    # the quick CPU run on generated data (a few minutes on 2 cores; on a CPU busy with other
+    # work, OMP_NUM_THREADS=1 avoids torch threads spinning against the other processes)
     python -m training generate --kind outdoor --out data/synthetic_outdoor
     python -m training train --config config/train/synthetic.yaml
     # one node, 4 GPUs (optim.batch_size is per process: 4 x 12 images per step)

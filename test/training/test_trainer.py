@@ -94,6 +94,7 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(outdoor_root: Path, splits: tuple[Path, Path],
                                   tmp_path: Path) -> None:
     """5 steps straight == 3 steps, stop, resume to 5: same weights, tensor by tensor.
@@ -215,6 +216,7 @@ def test_non_finite_loss_stops_without_overwriting(
     assert read_checkpoint(out / "last.pt")["step"] == 2
 
 
+@pytest.mark.slow
 def test_init_from_loads_weights_and_starts_a_new_run(
     outdoor_root: Path, splits: tuple[Path, Path], tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -247,6 +249,7 @@ def test_init_from_loads_weights_and_starts_a_new_run(
     assert f"{name}: checkpoint (1, 1, 1, 1)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_resumable_checkpoint(
     outdoor_root: Path, splits: tuple[Path, Path], tmp_path: Path
 ) -> None:
