@@ -173,11 +173,10 @@ def format_table(results: list[ModelResult]) -> str:
 
 def _fix_steps(cfg: TrainConfig, steps: int) -> None:
     """Exactly `steps` optimiser steps: enough epochs, a constant learning rate."""
-    from training.datasets import build_dataset
-    from training.supervised import find_split
+    from training.datasets import build_dataset, find_split
 
-    samples = len(build_dataset(cfg.data, find_split(cfg.data.train_split, cfg.data.root),
-                                train=False))
+    split = find_split(cfg.data.train_split, cfg.data.root, "data.train_split")
+    samples = len(build_dataset(cfg.data, split, train=False))
     per_epoch = samples // cfg.optim.batch_size
     if per_epoch == 0:
         raise ConfigError(f"the training split has {samples} samples, fewer than one batch of "

@@ -44,7 +44,7 @@ from torch import nn
 
 from depth_ros.contract import INPUT_NAME, OUTPUT_NAME, ModelContract
 from training.config import ConfigError, DataConfig, TrainConfig, config_to_dict, load_config
-from training.datasets import DatasetError, SplitEntry, build_dataset
+from training.datasets import DatasetError, SplitEntry, build_dataset, find_split
 from training.kitti_depth import load_ground_truth
 from training.metrics import (
     HIGHER_IS_BETTER,
@@ -180,22 +180,12 @@ class OnnxPredictor:
 # Data -------------------------------------------------------------------------------------------
 
 
-def resolve_split_path(split: str | Path, root: str | Path) -> Path:
-    """A relative split path is looked up in the working directory, then under data.root."""
-    path = Path(split)
-    if path.is_file():
-        return path
-    if not path.is_absolute() and (Path(root) / path).is_file():
-        return Path(root) / path
-    raise FileNotFoundError(f"split file {split} does not exist (also looked in {root})")
-
-
 def eval_dataset(data: DataConfig, split: str | Path, size: tuple[int, int]) -> Any:
     """The split's dataset with target frames only, no augmentation, resized to size (w, h)."""
     width, height = size
     single = dataclasses.replace(data, frame_offsets=[0], use_stereo=False, augment=False,
                                  width=width, height=height)
-    return build_dataset(single, resolve_split_path(split, data.root), train=False)
+    return build_dataset(single, find_split(split, data.root, "--split"), train=False)
 
 
 def spread_indices(total: int, count: int | None) -> list[int]:

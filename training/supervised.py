@@ -14,7 +14,6 @@ Predictions are metres, so exported models are `metric` with 1 metre per unit.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -128,11 +127,12 @@ def resolve_input_statistics(data: DataConfig) -> tuple[list[float], list[float]
     """
     if data.input_mean and data.input_std:
         return list(data.input_mean), list(data.input_std)
-    from training.datasets import build_dataset  # the datasets package is only needed here
+    from training.datasets import build_dataset, find_split  # only needed here
 
     try:
-        dataset = build_dataset(data, find_split(data.train_split, data.root), train=False)
-    except (FileNotFoundError, OSError) as error:
+        split = find_split(data.train_split, data.root, "data.train_split")
+        dataset = build_dataset(data, split, train=False)
+    except (ConfigError, OSError) as error:
         raise ConfigError(
             f"data.input_mean/input_std are not set and the training split {data.train_split!r} "
             f"under {data.root!r} cannot be read to compute them: {error}"
@@ -146,11 +146,3 @@ def resolve_input_statistics(data: DataConfig) -> tuple[list[float], list[float]
              [round(v, 4) for v in mean], [round(v, 4) for v in std])
     data.input_mean, data.input_std = mean, std
     return mean, std
-
-
-def find_split(split: str, root: str) -> Path:
-    """A split file as the trainer finds it: the path itself, else relative to data.root."""
-    path = Path(split)
-    if not path.is_file() and not path.is_absolute() and (Path(root) / path).is_file():
-        return Path(root) / path
-    return path

@@ -61,7 +61,7 @@ from training.checkpoint import (
     save_checkpoint,
 )
 from training.config import ConfigError, TrainConfig, config_to_dict, load_config
-from training.datasets import DatasetError, build_dataset
+from training.datasets import DatasetError, build_dataset, find_split
 from training.device import Runtime, preserved_rng, seed_everything, setup_runtime, teardown_runtime
 from training.evaluate import crop_mask, protocol_for
 from training.metrics import compute_depth_metrics, median_scale
@@ -478,8 +478,8 @@ class Trainer:
     # --------------------------------------------------------------------------------- data
     def _train_loader(self) -> tuple[EpochBatches, DataLoader]:
         data = self.cfg.data
-        dataset = build_dataset(data, _split_path(data.train_split, data.root, "data.train_split"),
-                                train=True)
+        split = find_split(data.train_split, data.root, "data.train_split")
+        dataset = build_dataset(data, split, train=True)
         batches = EpochBatches(dataset, self.cfg.optim.batch_size, self.rt, self.cfg.run.seed,
                                shuffle=True, drop_last=True)
         if batches.num_batches == 0:
@@ -497,8 +497,8 @@ class Trainer:
         data = self.cfg.data
         if not data.val_split:
             return None
-        dataset = build_dataset(data, _split_path(data.val_split, data.root, "data.val_split"),
-                                train=False)
+        split = find_split(data.val_split, data.root, "data.val_split")
+        dataset = build_dataset(data, split, train=False)
         sampler = DistributedSampler(dataset, num_replicas=self.rt.world_size, rank=self.rt.rank,
                                      shuffle=False)
         return DataLoader(dataset, batch_size=self.cfg.optim.batch_size, sampler=sampler,
@@ -623,16 +623,6 @@ def format_summary(summary: dict[str, Any]) -> str:
             lines.append(f"val median-scaled AbsRel ({label}): {val['abs_rel']:.4f}")
     lines.append(f"checkpoint: {summary['checkpoint']}")
     return "\n".join(lines)
-
-
-def _split_path(split: str, root: str, key: str) -> Path:
-    """A relative split path is looked up in the working directory first, then in data.root."""
-    path = Path(split)
-    if path.is_file():
-        return path
-    if not path.is_absolute() and (Path(root) / path).is_file():
-        return Path(root) / path
-    raise ConfigError(f"{key}={split!r}: no such file (also looked in data.root={root!r})")
 
 
 def _accumulate(totals: dict[str, float], name: str, value: float) -> None:

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from training import trainer
 
@@ -24,12 +22,7 @@ SYNTHETIC = str(REPO / "config" / "train" / "synthetic.yaml")
 STEPS = 60  # 6 epochs of the 40-sample split at batch 4; the last at a tenth of the rate
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.slow

@@ -9,7 +9,6 @@ calibration land on pixels whose true depth they measured.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -39,13 +38,7 @@ DRIVES = [f"{OUTDOOR_DATE}/{OUTDOOR_DATE}_drive_{n:04d}_sync" for n in (1, 2)]
 ROOMS = ["synthetic_room_0000", "synthetic_room_0001"]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Warps on one torch thread: two spinning threads crawl on a busy shared machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def read_calibration(path: Path) -> dict[str, np.ndarray]:

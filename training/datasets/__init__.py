@@ -49,6 +49,19 @@ class SplitEntry:
 SIDES = ("l", "r")
 
 
+def find_split(split: str | Path, root: str | Path, key: str) -> Path:
+    """A split file as configs name it: the path itself, else relative to the dataset root (where
+    generated data sets keep theirs). ConfigError names the setting `key` when neither exists."""
+    path = Path(split)
+    if path.is_file():
+        return path
+    if not path.is_absolute() and (Path(root) / path).is_file():
+        return Path(root) / path
+    raise ConfigError(
+        f"{key}={str(split)!r}: no such file (also looked in data.root={str(root)!r})"
+    )
+
+
 def read_split(path: str | Path) -> list[SplitEntry]:
     """Parse a split file of `folder frame_index l|r` lines; blank lines and `#` comments skip."""
     path = Path(path)
