@@ -1,7 +1,7 @@
 """Training-step throughput of a config: steps/s, images/s and peak memory.
 
-    python bench/train_step.py --config config/train/synthetic.yaml [--steps 20] [--warmup 3]
-    python bench/train_step.py --config config/train/kitti_mono.yaml --set run.amp=bf16
+    .venv/bin/python -m bench.train_step --config config/train/synthetic.yaml [--steps 20]
+    .venv/bin/python -m bench.train_step --config config/train/kitti_mono.yaml --set run.amp=bf16
 
 Times the trainer's own step (forward, loss, backward, optimiser step) on the device, AMP mode
 and memory format the config selects, repeating one batch of the config's training data so that
@@ -16,11 +16,8 @@ import resource
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere in the repo
 
 from training.config import load_config
 from training.device import setup_runtime, teardown_runtime

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -80,15 +81,35 @@ def train(paths: DemoPaths, retrain: bool) -> Path:
     from training import trainer
 
     checkpoint = paths.run / "last.pt"
+    overrides = [f"data.root={paths.data}"]
     if checkpoint.is_file() and (paths.run / "summary.json").is_file() and not retrain:
-        print(f"    reusing the finished run {paths.run} (pass --retrain to train again)")
-        return checkpoint
+        if finished_with(paths.run, overrides):
+            print(f"    reusing the finished run {paths.run} (pass --retrain to train again)")
+            return checkpoint
+        print(f"    {TRAIN_CONFIG.name} changed since {paths.run} was trained: training again")
+    if paths.run.exists():  # the trainer never overwrites a run; keep the last one beside it
+        previous = paths.run.with_name(f"{paths.run.name}.previous")
+        shutil.rmtree(previous, ignore_errors=True)
+        paths.run.rename(previous)
+        print(f"    the earlier run is kept in {previous}")
     args = argparse.Namespace(config=str(TRAIN_CONFIG), resume=False, init_from=None,
-                              out_dir=str(paths.run), set=[f"data.root={paths.data}"])  # fmt: skip
+                              out_dir=str(paths.run), set=overrides)  # fmt: skip
     code = trainer.main(args)
     if code != 0:
         raise StageError(f"stage 2 (train) failed: the trainer exited with {code}")
     return checkpoint
+
+
+def finished_with(run: Path, overrides: list[str]) -> bool:
+    """Whether the run in `run` was trained with the quick config as it reads now."""
+    from training.config import ConfigError, config_to_dict, load_config
+
+    wanted = load_config(TRAIN_CONFIG, [*overrides, f"run.out_dir={run}"])
+    try:
+        used = load_config(run / "config.yaml")
+    except (ConfigError, OSError):
+        return False
+    return config_to_dict(used) == config_to_dict(wanted)
 
 
 def export(paths: DemoPaths, checkpoint: Path) -> None:

@@ -105,6 +105,16 @@ def test_missing_config_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixt
     assert str(missing) in capsys.readouterr().err
 
 
+def test_broken_yaml_is_a_config_error_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, "optim:\n  epochs: [3\n")
+    assert run_train_command("--config", str(path)) == trainer.EXIT_CONFIG
+    assert f"config file {path} is not valid YAML" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match=r"override 'data\.frame_offsets=\[0, 1': .*not valid"):
+        load_config(REPO / "config/train/synthetic.yaml", ["data.frame_offsets=[0, 1"])
+
+
 def test_overrides_replace_file_values() -> None:
     cfg = load_config(REPO / "config/train/kitti_mono.yaml",
                       ["optim.batch_size=4", "data.frame_offsets=[0, 1]", "run.seed=7"])
