@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -118,8 +119,6 @@ def test_run_writes_checkpoint_summary_and_tensorboard(
 ) -> None:
     out = tmp_path / "run"
     assert train(small_run(outdoor_root, splits, out, "optim.epochs=1")) == 0
-    import json
-
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 2 and summary["epochs_completed"] == 1
     assert summary["checkpoint"] == str(out / "last.pt")
