@@ -29,9 +29,13 @@ class DepthFrame:
     inference_s: float  # seconds spent in the network
 
 
-@dataclass
+@dataclass(frozen=True)
 class DepthPipeline:
-    """Settings that turn model output into the published depth; fields may change live."""
+    """A model, its scaler and the output settings that turn its output into published depth.
+
+    Frozen: the node builds a new one when a parameter changes and swaps it in whole, so a frame
+    never mixes old and new settings. The scaler inside keeps its own running estimate.
+    """
 
     estimator: DepthEstimator
     scaler: MetricScaler

@@ -2,12 +2,15 @@
 
 Every source yields `Frame`s in recording order. A source that cannot be read raises
 `SourceError` naming the file, so the caller can report it and go on with the next input.
+Frames are named after their input; `input_names` keeps those names apart even where two inputs
+share a file name, so that no output overwrites another.
 Bags are read with the `rosbags` library (sqlite3 and MCAP storage, no ROS installation needed);
 their Image/CompressedImage messages go through the same `image_codec` as the node's.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +19,7 @@ import cv2
 import numpy as np
 
 from depth_ros.camera import CameraInfoError, PinholeIntrinsics
-from depth_ros.image_codec import ImageFormatError, compressed_to_rgb8, to_rgb8
+from depth_ros.image_codec import ImageFormatError, message_to_rgb8
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")
@@ -31,7 +34,7 @@ class SourceError(ValueError):
 class Frame:
     """One RGB frame and where it came from."""
 
-    name: str  # unique, file-name safe: used to name the outputs
+    name: str  # file-name safe, unique across inputs named by `input_names`: names the outputs
     rgb: np.ndarray  # H x W x 3 uint8, RGB
     intrinsics: PinholeIntrinsics | None = None  # from the recording, when it has camera_info
 
@@ -39,6 +42,56 @@ class Frame:
 def is_bag(path: Path) -> bool:
     """A rosbag2 folder (holds metadata.yaml) or a single .db3/.mcap storage file."""
     return (path.is_dir() and (path / "metadata.yaml").is_file()) or path.suffix in BAG_SUFFIXES
+
+
+def _bag_root(path: Path) -> Path:
+    """The bag folder of a storage file inside one (it holds the metadata), else `path`."""
+    return path.parent if path.is_file() and (path.parent / "metadata.yaml").is_file() else path
+
+
+def _named_path(path: Path) -> Path:
+    """What an input's outputs are named after: the file, or a bag's folder."""
+    return (_bag_root(path) if is_bag(path) else path).absolute()
+
+
+def _name_candidates(path: Path) -> list[str]:
+    """Names for outputs of `_named_path` `path`, shortest first, each telling more of the path:
+    x, x_png, a_x_png, b_a_x_png, ..."""
+    name = path.stem
+    candidates = [name]
+    if path.suffix:
+        name = f"{name}_{path.suffix[1:]}"
+        candidates.append(name)
+    for folder in path.parents:
+        if folder.name:
+            name = f"{folder.name}_{name}"
+            candidates.append(name)
+    return candidates
+
+
+def input_names(paths: list[Path]) -> list[str]:
+    """One name per input for its outputs (video and bag frames add an index or a stamp).
+
+    The file's stem when no other input has it, so common runs keep plain names; inputs whose
+    stems repeat get their extension, then as many parent folders as tell them apart
+    (x.png, x.jpg -> x_png, x_jpg; a/1.png, b/1.png -> a_1_png, b_1_png). Deterministic: it
+    depends on the paths only. The same file (or bag) given twice gets one name.
+    """
+    named = [_named_path(path) for path in paths]
+    candidates = {path: _name_candidates(path) for path in named}
+    level = dict.fromkeys(candidates, 0)
+    while True:
+        names = {path: options[level[path]] for path, options in candidates.items()}
+        counts = Counter(names.values())
+        clashing = [path for path, name in names.items() if counts[name] > 1]
+        longer = [path for path in clashing if level[path] + 1 < len(candidates[path])]
+        if not longer:
+            break
+        for path in longer:
+            level[path] += 1
+    for index, path in enumerate(clashing):  # only when even the whole paths read alike
+        names[path] = f"{names[path]}_{index}"
+    return [names[path] for path in named]
 
 
 def expand_inputs(paths: list[Path]) -> list[Path]:
@@ -56,17 +109,20 @@ def expand_inputs(paths: list[Path]) -> list[Path]:
 
 
 def read_frames(
-    path: Path, image_topic: str = "", camera_info_topic: str = ""
+    path: Path, image_topic: str = "", camera_info_topic: str = "", name: str = ""
 ) -> Iterator[Frame]:
-    """Frames of one input: an image file, a video file or a rosbag2 (with `image_topic`)."""
+    """Frames of one input: an image file, a video file or a rosbag2 (with `image_topic`).
+
+    `name` (from `input_names`) names the frames; by default the file's (or bag folder's) stem.
+    """
     if not path.exists():
         raise SourceError(f"input {path} does not exist")
     if is_bag(path):
-        yield from _bag_frames(path, image_topic, camera_info_topic)
+        yield from _bag_frames(path, image_topic, camera_info_topic, name)
     elif path.suffix.lower() in VIDEO_SUFFIXES:
-        yield from _video_frames(path)
+        yield from _video_frames(path, name or path.stem)
     elif path.suffix.lower() in IMAGE_SUFFIXES:
-        yield Frame(path.stem, _read_image(path))
+        yield Frame(name or path.stem, _read_image(path))
     else:
         raise SourceError(
             f"input {path} is neither an image ({', '.join(IMAGE_SUFFIXES)}), a video "
@@ -81,7 +137,7 @@ def _read_image(path: Path) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def _video_frames(path: Path) -> Iterator[Frame]:
+def _video_frames(path: Path, name: str) -> Iterator[Frame]:
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
@@ -91,7 +147,7 @@ def _video_frames(path: Path) -> Iterator[Frame]:
             ok, bgr = capture.read()
             if not ok:
                 break
-            yield Frame(f"{path.stem}_{index:06d}", cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            yield Frame(f"{name}_{index:06d}", cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
             index += 1
         if index == 0:
             raise SourceError(f"video {path} holds no decodable frames")
@@ -99,14 +155,17 @@ def _video_frames(path: Path) -> Iterator[Frame]:
         capture.release()
 
 
-def _bag_frames(path: Path, image_topic: str, camera_info_topic: str) -> Iterator[Frame]:
+def _bag_frames(
+    path: Path, image_topic: str, camera_info_topic: str, name: str
+) -> Iterator[Frame]:
     from rosbags.rosbag2 import Reader
     from rosbags.typesys import Stores, get_typestore
 
     if not image_topic:
         raise SourceError(f"rosbag2 {path} needs an image topic (--topic)")
     typestore = get_typestore(Stores.LATEST)
-    bag_path = path.parent if path.is_file() and (path.parent / "metadata.yaml").is_file() else path
+    bag_path = _bag_root(path)
+    name = name or bag_path.stem
     try:
         reader = Reader(bag_path)
         reader.open()
@@ -129,13 +188,10 @@ def _bag_frames(path: Path, image_topic: str, camera_info_topic: str) -> Iterato
                 except CameraInfoError:
                     intrinsics = None  # an unusable camera_info is no worse than none
                 continue
-            try:
-                if connection.msgtype.endswith("CompressedImage"):
-                    rgb = compressed_to_rgb8(msg)
-                else:
-                    rgb = np.ascontiguousarray(to_rgb8(msg))
+            try:  # rgb8 stays a view on this message's own bytes (read-only, never reused)
+                rgb = message_to_rgb8(msg)
             except ImageFormatError as err:
                 raise SourceError(f"rosbag2 {bag_path} {image_topic} at {stamp_ns}: {err}") from err
-            yield Frame(f"{bag_path.stem}_{stamp_ns}", rgb, intrinsics)
+            yield Frame(f"{name}_{stamp_ns}", rgb, intrinsics)
     finally:
         reader.close()

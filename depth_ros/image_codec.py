@@ -147,6 +147,17 @@ def compressed_to_rgb8(msg: Any) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+def message_to_rgb8(msg: Any) -> np.ndarray:
+    """An Image or a CompressedImage as H x W x 3 uint8 RGB (see `to_rgb8`, `compressed_to_rgb8`).
+
+    Told apart by field, not by class, so that rclpy messages and the rosbags library's own
+    message classes both work: only a CompressedImage has `format`.
+    """
+    if hasattr(msg, "format"):
+        return compressed_to_rgb8(msg)
+    return to_rgb8(msg)
+
+
 def copy_header(header: Any | None) -> Any:
     """A new std_msgs/Header with the same stamp and frame_id (None -> an empty header)."""
     from builtin_interfaces.msg import Time

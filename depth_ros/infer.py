@@ -10,6 +10,9 @@ image topic. For every frame it writes, under --out:
   <name>.npy         float32 metres, NaN = unknown                        (--npy)
   <name>_color.png   colour-mapped preview                                (--color, default on)
   <name>.ply         point cloud in the camera optical frame, metres      (--ply)
+<name> is the input's file name without its extension (videos and bags add the frame's index or
+stamp); inputs whose names repeat (a/1.png b/1.png, x.png x.jpg) get their folders or extension
+too (a_1_png, b_1_png, x_png, x_jpg), so that no output overwrites another.
 It runs the same preprocessing, metric scaling and point-cloud code as the node. Files that cannot
 be read are reported by name and skipped; the exit status is then 1.
 """
@@ -28,7 +31,7 @@ from tqdm import tqdm
 from depth_ros.camera import CameraInfoError, PinholeIntrinsics, read_intrinsics_yaml
 from depth_ros.colorize import COLORMAPS, colorize_depth
 from depth_ros.depth_pipeline import DepthFrame, DepthPipeline, cloud_points
-from depth_ros.frame_sources import Frame, SourceError, expand_inputs, read_frames
+from depth_ros.frame_sources import Frame, SourceError, expand_inputs, input_names, read_frames
 from depth_ros.inference import DepthEstimator, ModelLoadError
 from depth_ros.pointcloud import write_ply
 from depth_ros.scale import MetricScaler, ScaleMode
@@ -51,11 +54,7 @@ def frame_camera(frame: Frame, fixed: PinholeIntrinsics | None) -> PinholeIntrin
     recording's camera_info, else unknown."""
     height, width = frame.rgb.shape[:2]
     camera = fixed if fixed is not None else frame.intrinsics
-    if camera is None:
-        return None
-    if (camera.width, camera.height) == (width, height):
-        return camera
-    return camera.scaled(width, height)
+    return None if camera is None else camera.scaled(width, height)  # same size: an equal copy
 
 
 def save_outputs(
@@ -120,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                               contract=estimator.contract)  # fmt: skip
         fixed_camera = read_intrinsics_yaml(args.intrinsics) if args.intrinsics else None
         inputs = expand_inputs(args.inputs)
+        names = input_names(inputs)
     except (ModelLoadError, CameraInfoError, SourceError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -132,9 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     written = 0
     missing_camera = False
     with tqdm(total=len(inputs), unit="input", desc="depth") as progress:
-        for path in inputs:
+        for path, name in zip(inputs, names, strict=True):
             try:
-                for frame in read_frames(path, args.topic, args.camera_info_topic):
+                for frame in read_frames(path, args.topic, args.camera_info_topic, name):
                     result = pipeline.process(frame.rgb, frame_camera(frame, fixed_camera))
                     missing_camera |= args.ply and result.camera is None
                     save_outputs(args.out, frame, result, args)

@@ -7,7 +7,8 @@
 Topics are relative, so a namespace or a remapping moves them:
   in   image              sensor_msgs/Image rgb8, bgr8, rgba8, bgra8 or mono8, or
        image/compressed   sensor_msgs/CompressedImage with image_transport:=compressed
-       camera_info        intrinsics of `image` (rectified images: K is used as the pinhole)
+       camera_info        intrinsics of `image`: the pinhole is P (the rectified image), or K
+                          when the driver leaves P zero
        (both with sensor-data QoS: best effort, keep last 5; a start-up parameter such as
        qos_overrides./image.subscription.reliability:=reliable changes it. Best effort loses
        whole multi-megabyte images when DDS sends them as UDP fragments instead of through
@@ -68,8 +69,7 @@ from depth_ros.image_codec import (
     ImageFormatError,
     array_to_image,
     colour_image_view,
-    compressed_to_rgb8,
-    to_rgb8,
+    message_to_rgb8,
 )
 from depth_ros.inference import DepthEstimator, ModelLoadError
 from depth_ros.node_parameters import (
@@ -154,14 +154,18 @@ class Pipeline:
     parameter changes, so a frame never mixes old and new settings."""
 
     settings: NodeSettings
-    estimator: DepthEstimator
-    scaler: MetricScaler
+    depth: DepthPipeline  # the estimator, the scaler and settings.output, built once
 
-    @property
-    def depth(self) -> DepthPipeline:
-        output = self.settings.output
-        return DepthPipeline(self.estimator, self.scaler, output.range_min, output.range_max,
-                             output.upsample_to_input)  # fmt: skip
+    @classmethod
+    def build(
+        cls, settings: NodeSettings, estimator: DepthEstimator, scaler: MetricScaler
+    ) -> Pipeline:
+        """Built once per parameter set, not per frame: the worker only reads it."""
+        output = settings.output
+        depth = DepthPipeline(
+            estimator, scaler, output.range_min, output.range_max, output.upsample_to_input
+        )
+        return cls(settings, depth)
 
 
 @dataclass(frozen=True)
@@ -243,7 +247,8 @@ class MonodepthNode(Node):
                 self.declare_parameter(spec.name, spec.default, _descriptor(spec))
             settings = settings_from_values(self._parameter_values())
             estimator = load_estimator(settings.model)
-            self._pipeline = Pipeline(settings, estimator, make_scaler(settings.scale, estimator))
+            scaler = make_scaler(settings.scale, estimator)
+            self._pipeline = Pipeline.build(settings, estimator, scaler)
         except (ParameterException, ParameterError, ModelLoadError, ValueError) as err:
             self._detach_logging()
             self.destroy_node()
@@ -312,22 +317,22 @@ class MonodepthNode(Node):
         current = self._pipeline
         try:
             settings = settings_from_values(values)
-            estimator = current.estimator
+            estimator = old_estimator = current.depth.estimator
             if settings.model != current.settings.model:
                 estimator = load_estimator(settings.model)
-            scaler = current.scaler
-            if settings.scale != current.settings.scale or estimator is not current.estimator:
+            scaler = current.depth.scaler
+            if settings.scale != current.settings.scale or estimator is not old_estimator:
                 scaler = make_scaler(settings.scale, estimator)
         except (ParameterError, ModelLoadError, ValueError) as err:
             self.get_logger().warning(f"rejected parameter change: {err}")
             return SetParametersResult(successful=False, reason=str(err))
-        self._pipeline = Pipeline(settings, estimator, scaler)
-        if estimator is not current.estimator:
+        self._pipeline = Pipeline.build(settings, estimator, scaler)
+        if estimator is not old_estimator:
             self._log_model("reloaded")
         return SetParametersResult(successful=True)
 
     def _log_model(self, verb: str) -> None:
-        estimator = self._pipeline.estimator
+        estimator = self._pipeline.depth.estimator
         contract = estimator.contract
         width, height = estimator.input_size
         self.get_logger().info(
@@ -365,8 +370,9 @@ class MonodepthNode(Node):
 
     def _publish_diagnostics(self) -> None:
         pipeline = self._pipeline
-        estimate = pipeline.scaler.estimate
-        ground = estimate.status if pipeline.scaler.mode is ScaleMode.GROUND_PLANE else ""
+        estimator, scaler = pipeline.depth.estimator, pipeline.depth.scaler
+        estimate = scaler.estimate
+        ground = estimate.status if scaler.mode is ScaleMode.GROUND_PLANE else ""
         report = HealthReport(
             input_rate_hz=self._input_rate.rate_hz(),
             output_rate_hz=self._output_rate.rate_hz(),
@@ -376,9 +382,9 @@ class MonodepthNode(Node):
             frames_published=self._frames_published,
             frames_dropped=self._slot.dropped,
             frames_rejected=self._frames_rejected,
-            model=str(pipeline.estimator.model_path),
-            providers=tuple(pipeline.estimator.providers),
-            scale_mode=pipeline.scaler.mode.value,
+            model=str(estimator.model_path),
+            providers=tuple(estimator.providers),
+            scale_mode=scaler.mode.value,
             scale_factor=estimate.factor,
             ground_plane=ground,
             camera_info=self._camera_status,
@@ -387,7 +393,7 @@ class MonodepthNode(Node):
             to_diagnostic_array(
                 report,
                 status_name=f"{self.get_fully_qualified_name()}: monocular depth",
-                hardware_id=pipeline.estimator.model_path.name,
+                hardware_id=estimator.model_path.name,
                 stamp=self.get_clock().now().to_msg(),
             )
         )
@@ -417,11 +423,6 @@ class MonodepthNode(Node):
             self._frames_rejected += 1
         self._warnings.warn(kind, message)
 
-    def _decode(self, msg: Image | CompressedImage) -> np.ndarray:
-        if isinstance(msg, CompressedImage):
-            return compressed_to_rgb8(msg)
-        return to_rgb8(msg)
-
     def _camera_for(self, width: int, height: int) -> tuple[PinholeIntrinsics | None, str]:
         """The camera_info intrinsics if they describe a width x height image, else why not."""
         camera = self._camera
@@ -438,7 +439,7 @@ class MonodepthNode(Node):
         """Decode, infer, scale, mask, publish: one frame, all outputs with its header."""
         msg = frame.message
         header = msg.header
-        rgb = self._decode(msg)
+        rgb = message_to_rgb8(msg)
         pipeline = self._pipeline
         output = pipeline.settings.output
         image_height, image_width = rgb.shape[:2]

@@ -20,6 +20,7 @@ from depth_ros.image_codec import (
     array_to_image,
     compressed_to_rgb8,
     image_to_array,
+    message_to_rgb8,
     message_with_data,
     to_rgb8,
 )
@@ -253,3 +254,28 @@ def test_undecodable_compressed_image_raises() -> None:
         compressed_to_rgb8(msg)
     with pytest.raises(ImageFormatError, match=r"format 'png'\) has no data"):
         compressed_to_rgb8(CompressedImage(format="png"))
+
+
+def test_message_to_rgb8_tells_raw_from_compressed_for_rclpy_and_rosbags_messages() -> None:
+    """The node gets rclpy messages, the offline tool the rosbags library's own classes: both
+    kinds go through the one function, raw images still as views."""
+    from rosbags.typesys import Stores, get_typestore
+
+    types = get_typestore(Stores.LATEST).types
+    raw = received(hand_built("bgr8", [bytes(v for px in row for v in px[::-1]) for row in RGB]))
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(EXPECTED_RGB, cv2.COLOR_RGB2BGR))
+    assert ok
+    compressed = CompressedImage(format="png")
+    compressed.data = array.array("B", encoded.tobytes())
+    bag_raw = types["sensor_msgs/msg/Image"](
+        header=None, height=2, width=3, encoding="rgb8", is_bigendian=0, step=9,
+        data=EXPECTED_RGB.ravel(),
+    )  # fmt: skip
+    bag_compressed = types["sensor_msgs/msg/CompressedImage"](
+        header=None, format="png", data=encoded.ravel()
+    )
+    for msg in (raw, compressed, bag_raw, bag_compressed):
+        np.testing.assert_array_equal(message_to_rgb8(msg), EXPECTED_RGB, type(msg).__name__)
+    assert np.shares_memory(message_to_rgb8(bag_raw), bag_raw.data)
+    with pytest.raises(ImageFormatError, match=r"'32FC1' is not a colour encoding"):
+        message_to_rgb8(array_to_image(np.ones((2, 2), np.float32), "32FC1"))
