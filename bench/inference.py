@@ -37,9 +37,15 @@ import torch
 from depth_ros.contract import INPUT_NAME, OUTPUT_NAME
 from training.config import ConfigError, TrainConfig
 from training.datasets import DatasetError
-from training.evaluate import PROTOCOLS, crop_mask, iter_samples, load_split_images, resize_depth
+from training.evaluate import (
+    PROTOCOLS,
+    Scaling,
+    iter_samples,
+    load_split_images,
+    resize_depth,
+    score_image,
+)
 from training.export import contract_graph, export_onnx, model_contract
-from training.metrics import compute_depth_metrics, median_scale
 from training.quantize import convert_to_fp16, quantize_int8, relative_differences
 
 
@@ -108,16 +114,11 @@ def gt_abs_rel(depths: np.ndarray, gts: list[np.ndarray] | None) -> float | None
     """Mean over frames of the median-scaled AbsRel under the KITTI protocol."""
     if gts is None:
         return None
-    protocol, values = PROTOCOLS["kitti"], []
+    protocol, median, values = PROTOCOLS["kitti"], Scaling("median"), []
     for depth, gt in zip(depths, gts, strict=True):
-        pred = resize_depth(depth, gt.shape)
-        mask = (gt > protocol.min_depth) & (gt < protocol.max_depth)
-        mask &= crop_mask(gt.shape, protocol.crop)
-        if not mask.any():
-            continue
-        scaled = np.clip(pred[mask] * median_scale(gt[mask], pred[mask]), protocol.min_depth,
-                         protocol.max_depth)
-        values.append(compute_depth_metrics(gt[mask], scaled)["abs_rel"])
+        score = score_image(resize_depth(depth, gt.shape), gt, protocol, median)
+        if score is not None:
+            values.append(score.metrics["abs_rel"])
     return float(np.mean(values)) if values else None
 
 
@@ -126,9 +127,8 @@ def load_frames(cfg: TrainConfig, count: int, calibration: int,
     """(frames, calibration frames, ground truth or None, where they came from)."""
     size = (cfg.data.width, cfg.data.height)
     try:
-        frames = load_split_images(cfg.data, cfg.data.val_split, count, size)
+        frames, gts = _validation_frames(cfg, count, size)
         calib = load_split_images(cfg.data, cfg.data.train_split, calibration, size)
-        gts = _ground_truth(cfg, count, size)
         return frames, calib, gts, f"{cfg.data.root} ({cfg.data.val_split})"
     except (ConfigError, DatasetError, FileNotFoundError):
         pass
@@ -139,17 +139,22 @@ def load_frames(cfg: TrainConfig, count: int, calibration: int,
                      height=size[1], seed=1)
     cfg.data.dataset, cfg.data.root = "kitti", str(root)
     cfg.data.val_split, cfg.data.train_split = "splits/test_files.txt", "splits/train_files.txt"
-    frames = load_split_images(cfg.data, cfg.data.val_split, count, size)
+    frames, gts = _validation_frames(cfg, count, size)
     calib = load_split_images(cfg.data, cfg.data.train_split, calibration, size)
-    return frames, calib, _ground_truth(cfg, count, size), "a generated street sequence"
+    return frames, calib, gts, "a generated street sequence"
 
 
-def _ground_truth(cfg: TrainConfig, count: int, size: tuple[int, int]) -> list[np.ndarray] | None:
+def _validation_frames(
+    cfg: TrainConfig, count: int, size: tuple[int, int]
+) -> tuple[np.ndarray, list[np.ndarray] | None]:
+    """The validation frames and their ground truth, decoded once (the evaluation samples are
+    the frames load_split_images picks); frames only (gt None) where the split has no depth."""
     try:
         _, samples = iter_samples(cfg.data, cfg.data.val_split, size, max_images=count)
-        return [sample.gt for sample in samples]
+        loaded = list(samples)
     except (DatasetError, FileNotFoundError, ValueError):
-        return None
+        return load_split_images(cfg.data, cfg.data.val_split, count, size), None
+    return np.stack([sample.image for sample in loaded]), [sample.gt for sample in loaded]
 
 
 def main(argv: list[str] | None = None) -> int:

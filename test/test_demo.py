@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from demo.__main__ import TRAIN_CONFIG, finished_with
-from training.config import config_to_dict, load_config
+from training.config import load_config, save_config
 
 
 def write_run_config(run: Path, overrides: list[str]) -> None:
     """config.yaml as the trainer writes it for a run of the quick config."""
     run.mkdir(parents=True)
     cfg = load_config(TRAIN_CONFIG, [*overrides, f"run.out_dir={run}"])
-    (run / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    save_config(cfg, run / "config.yaml")
 
 
 def test_a_run_of_the_current_quick_config_is_reused(tmp_path: Path) -> None:

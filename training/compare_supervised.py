@@ -119,10 +119,11 @@ def build_configs(args: argparse.Namespace) -> list[TrainConfig]:
                            [*common, f"run.out_dir={Path(args.out_dir) / name}"])
                for name in names]
     mean, std = resolve_input_statistics(configs[0].data)
+    samples = _training_samples(configs[0]) if args.steps else 0  # the data are shared
     for cfg in configs:
         cfg.data.input_mean, cfg.data.input_std = list(mean), list(std)
         if args.steps:
-            _fix_steps(cfg, args.steps)
+            _fix_steps(cfg, args.steps, samples)
     return configs
 
 
@@ -171,12 +172,17 @@ def format_table(results: list[ModelResult]) -> str:
     return "\n".join(lines)
 
 
-def _fix_steps(cfg: TrainConfig, steps: int) -> None:
-    """Exactly `steps` optimiser steps: enough epochs, a constant learning rate."""
+def _training_samples(cfg: TrainConfig) -> int:
+    """Samples in the training split (built once: every model shares the data options)."""
     from training.datasets import build_dataset, find_split
 
     split = find_split(cfg.data.train_split, cfg.data.root, "data.train_split")
-    samples = len(build_dataset(cfg.data, split, train=False))
+    return len(build_dataset(cfg.data, split, train=False))
+
+
+def _fix_steps(cfg: TrainConfig, steps: int, samples: int) -> None:
+    """Exactly `steps` optimiser steps over `samples` training samples: enough epochs, a constant
+    learning rate."""
     per_epoch = samples // cfg.optim.batch_size
     if per_epoch == 0:
         raise ConfigError(f"the training split has {samples} samples, fewer than one batch of "

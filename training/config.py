@@ -20,6 +20,12 @@ class ConfigError(ValueError):
     """A configuration file or override is invalid; the message names the key."""
 
 
+# The one list of model.architecture values; model and export code import it from here, since this
+# module imports no torch.
+SUPERVISED_ARCHITECTURES = ("unet", "fpn", "resnet_baseline", "multiscale")
+ARCHITECTURES = ("monodepth2", *SUPERVISED_ARCHITECTURES)
+
+
 @dataclass
 class DataConfig:
     dataset: str = "kitti"  # kitti | nyu | folder | nyu_labeled | rgbd_folder
@@ -117,8 +123,10 @@ class TrainConfig:
                  f"one of {ARCHITECTURES}")
         _require(0 < m.min_depth < m.max_depth, "model.min_depth", m.min_depth,
                  "0 < min_depth < max_depth")
-        _require(bool(m.scales) and all(0 <= s <= 3 for s in m.scales), "model.scales",
-                 m.scales, "scales within 0..3")
+        # DepthNet / DepthDecoder raise for these too, but only once the model is built.
+        _require(0 in m.scales and all(0 <= s <= 3 for s in m.scales)
+                 and len(set(m.scales)) == len(m.scales), "model.scales", m.scales,
+                 "distinct scales within 0..3 including 0 (the output scale)")
         _require(0.0 <= lo.ssim_weight <= 1.0, "loss.ssim_weight", lo.ssim_weight, "within [0, 1]")
         _require(lo.supervised_loss in ("l1", "l2", "smooth_l1"), "loss.supervised_loss",
                  lo.supervised_loss, "l1, l2 or smooth_l1")
@@ -129,9 +137,6 @@ class TrainConfig:
         is_mono = m.architecture == "monodepth2"
         _require(not is_mono or len(d.frame_offsets) > 1 or d.use_stereo, "data.frame_offsets",
                  d.frame_offsets, "source frames besides 0, or data.use_stereo: true")
-
-
-ARCHITECTURES = ("monodepth2", "unet", "fpn", "resnet_baseline", "multiscale")
 
 
 def _require(ok: bool, key: str, value: object, expected: str) -> None:
@@ -154,7 +159,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             kind = type(loaded).__name__
             raise ConfigError(f"config file {path} must hold a mapping, got {kind}")
         raw = loaded
-    for item in overrides or []:
+    return config_from_dict(apply_overrides(raw, overrides or []))
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set each `section.key=value` (value parsed as YAML) in the nested dict `raw`, in place."""
+    for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"override {item!r} must look like section.key=value")
@@ -168,9 +178,12 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             node[leaf] = yaml.safe_load(text)
         except yaml.YAMLError as error:
             raise ConfigError(f"override {item!r}: the value is not valid YAML: {error}") from None
-    config = _build(TrainConfig, raw, "")
-    config.validate()
-    return config
+    return raw
+
+
+def save_config(config: TrainConfig, path: Path) -> None:
+    """Write `config` as YAML that load_config reads back (a run's config.yaml)."""
+    path.write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
 def config_to_dict(config: TrainConfig) -> dict[str, Any]:

@@ -29,12 +29,11 @@ AMP_DTYPES = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 class Runtime:
     """Where this process trains and how it talks to the others."""
 
-    device: torch.device
+    device: torch.device  # under DDP, the GPU of this node's rank (LOCAL_RANK)
     rank: int  # global rank, 0..world_size-1
-    local_rank: int  # rank within this node; picks the GPU
     world_size: int  # number of training processes over all nodes
     amp_dtype: torch.dtype | None  # autocast dtype, None for full fp32
-    channels_last: bool  # NHWC weights and image tensors
+    channels_last: bool  # NHWC convolution weights, hence NHWC activations
 
     @property
     def is_main(self) -> bool:
@@ -57,37 +56,41 @@ class Runtime:
         )
 
     def to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Move a collated batch to the device; 4-D image tensors follow `channels_last`."""
-        moved = {}
-        for key, value in batch.items():
-            value = value.to(self.device, non_blocking=True)
-            if self.channels_last and value.dim() == 4 and value.is_floating_point():
-                value = value.contiguous(memory_format=torch.channels_last)
-            moved[key] = value
-        return moved
+        """Move a collated batch to the device, memory format unchanged.
+
+        Images need no NHWC copy for `channels_last`: a convolution whose weight is channels_last
+        (prepare_module) writes channels_last output whatever its input's layout, so from the
+        first convolution on the network runs in NHWC.
+        """
+        return {key: value.to(self.device, non_blocking=True) for key, value in batch.items()}
 
     def prepare_module(self, module: torch.nn.Module) -> torch.nn.Module:
-        """Move a module to the device (and to NHWC when asked), in place."""
+        """Move a module to the device (and its 4-D weights to NHWC when asked), in place."""
         module.to(self.device)
         if self.channels_last:
             module.to(memory_format=torch.channels_last)
         return module
 
     def all_reduce_(self, values: torch.Tensor, op: str = "sum") -> torch.Tensor:
-        """In-place all-reduce across ranks ("sum", "max" or "min"); identity without DDP."""
+        """In-place all-reduce across ranks ("sum" or "max"); identity without DDP."""
         if self.distributed:
-            ops = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
+            ops = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX}
             dist.all_reduce(values, op=ops[op])
         return values
 
-    def mean_over_ranks(self, values: dict[str, float]) -> dict[str, float]:
-        """Average logged numbers over all ranks (every rank must call this with the same keys)."""
-        if not self.distributed or not values:
-            return dict(values)
+    def sum_over_ranks(self, values: dict[str, float]) -> dict[str, float]:
+        """Sum numbers over all ranks in one all-reduce, keys sorted (every rank must call this
+        with the same keys)."""
         keys = sorted(values)
+        if not self.distributed or not keys:
+            return {k: values[k] for k in keys}
         packed = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=self.device)
         self.all_reduce_(packed)
-        return {k: float(v) / self.world_size for k, v in zip(keys, packed.tolist(), strict=True)}
+        return dict(zip(keys, packed.tolist(), strict=True))
+
+    def mean_over_ranks(self, values: dict[str, float]) -> dict[str, float]:
+        """Average logged numbers over all ranks, keys sorted (same keys on every rank)."""
+        return {k: v / self.world_size for k, v in self.sum_over_ranks(values).items()}
 
     def gather_objects(self, obj: object) -> list[object]:
         """Every rank's `obj`, indexed by rank (a one-element list without DDP)."""
@@ -97,14 +100,12 @@ class Runtime:
         dist.all_gather_object(gathered, obj)
         return gathered
 
-    def barrier(self) -> None:
-        if self.distributed:
-            dist.barrier()
-
 
 def setup_runtime(run: RunConfig) -> Runtime:
     """Pick the device and AMP mode from `run`, and join the process group under torchrun.
 
+    `run` comes from a validated config (load_config / config_from_dict), which has checked the
+    values that do not depend on the machine; what does (CUDA present, GPU count) is checked here.
     run.device: "auto" (CUDA when available), "cpu", "cuda" or "cuda:N". Under DDP each process
     uses GPU `LOCAL_RANK` whatever N says, so one config serves any number of GPUs.
     """
@@ -112,8 +113,6 @@ def setup_runtime(run: RunConfig) -> Runtime:
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = _choose_device(run.device, local_rank, world_size)
-    if run.amp not in AMP_DTYPES:
-        raise ConfigError(f"run.amp={run.amp!r} is invalid; expected one of {sorted(AMP_DTYPES)}")
     amp_dtype = AMP_DTYPES[run.amp]
     if amp_dtype is not None and device.type != "cuda":
         raise ConfigError(
@@ -132,7 +131,6 @@ def setup_runtime(run: RunConfig) -> Runtime:
     return Runtime(
         device=device,
         rank=rank,
-        local_rank=local_rank,
         world_size=world_size,
         amp_dtype=amp_dtype,
         channels_last=run.channels_last,

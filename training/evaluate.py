@@ -30,7 +30,6 @@ import dataclasses
 import json
 import logging
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,13 +38,21 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 import torch
-import yaml
 from torch import nn
 
+from depth_ros.colorize import colorize_depth
 from depth_ros.contract import INPUT_NAME, OUTPUT_NAME, ModelContract
-from training.config import ConfigError, DataConfig, TrainConfig, config_to_dict, load_config
+from training.config import (
+    ConfigError,
+    DataConfig,
+    TrainConfig,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+)
 from training.datasets import DatasetError, SplitEntry, build_dataset, find_split
-from training.kitti_depth import load_ground_truth
+from training.kitti_depth import load_ground_truth, velodyne_scan_path
 from training.metrics import (
     HIGHER_IS_BETTER,
     METRIC_NAMES,
@@ -253,9 +260,8 @@ def iter_samples(
 
 
 def _has_velodyne(root: str, entry: SplitEntry) -> bool:
-    drive = Path(root) / entry.folder
-    scan = drive / "velodyne_points" / "data" / f"{entry.frame_index:010d}.bin"
-    return scan.is_file() and (drive.parent / "calib_velo_to_cam.txt").is_file()
+    calibration = (Path(root) / entry.folder).parent / "calib_velo_to_cam.txt"
+    return velodyne_scan_path(root, entry).is_file() and calibration.is_file()
 
 
 def _dense_ground_truth(
@@ -284,6 +290,47 @@ def resize_depth(depth: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     disparity = cv2.resize(1.0 / depth.astype(np.float32), (shape[1], shape[0]),
                            interpolation=cv2.INTER_LINEAR)
     return 1.0 / disparity
+
+
+@dataclass(frozen=True)
+class ImageScore:
+    """One image's metrics, the factor its prediction was multiplied by, and the pixels scored."""
+
+    metrics: dict[str, float]
+    scale: float  # median ratio, fixed factor or 1
+    valid_pixels: int
+
+
+def score_image(
+    prediction: np.ndarray,
+    gt: np.ndarray,
+    protocol: EvalProtocol,
+    scaling: Scaling,
+    smooth_l1_beta: float = 2.0,
+) -> ImageScore | None:
+    """Score one prediction the way every report here does (this command, the trainer's
+    validation, the inference bench), so their numbers agree. None when no pixel is valid.
+
+    prediction (model units) and gt (metres, 0 unknown) are H x W of the same size (resize the
+    prediction first with resize_depth). Pixels outside the protocol's depth caps and crop are
+    dropped, the prediction is scaled by `scaling` and clipped to the caps.
+    """
+    if prediction.shape != gt.shape:
+        raise ValueError(f"prediction {prediction.shape} and ground truth {gt.shape} sizes "
+                         "differ; resize the prediction first (resize_depth)")
+    mask = (gt > protocol.min_depth) & (gt < protocol.max_depth)
+    mask &= crop_mask(gt.shape, protocol.crop)
+    if not mask.any():
+        return None
+    gt_valid, pred_valid = gt[mask], prediction[mask]
+    scale = 1.0
+    if scaling.mode == "median":
+        scale = median_scale(gt_valid, pred_valid)
+    elif scaling.mode == "fixed":
+        scale = scaling.factor
+    pred_valid = np.clip(pred_valid * scale, protocol.min_depth, protocol.max_depth)
+    metrics = compute_depth_metrics(gt_valid, pred_valid, smooth_l1_beta)
+    return ImageScore(metrics, scale, int(mask.sum()))
 
 
 @dataclass
@@ -372,24 +419,15 @@ def evaluate_samples(
     for sample in samples:
         gt = sample.gt
         prediction = resize_depth(predictor.predict(sample.image[None])[0], gt.shape)
-        mask = (gt > protocol.min_depth) & (gt < protocol.max_depth)
-        mask &= crop_mask(gt.shape, protocol.crop)
-        if not mask.any():
+        score = score_image(prediction, gt, protocol, scaling, smooth_l1_beta)
+        if score is None:
             skipped.append(sample.name)
             continue
-        gt_valid, pred_valid = gt[mask], prediction[mask]
-        scale = 1.0
-        if scaling.mode == "median":
-            scale = median_scale(gt_valid, pred_valid)
-        elif scaling.mode == "fixed":
-            scale = scaling.factor
-        pred_valid = np.clip(pred_valid * scale, protocol.min_depth, protocol.max_depth)
-        metrics = compute_depth_metrics(gt_valid, pred_valid, smooth_l1_beta)
-        results.append(ImageResult(sample.name, int(mask.sum()), scale, metrics))
+        results.append(ImageResult(sample.name, score.valid_pixels, score.scale, score.metrics))
         if len(kept) < previews:
             rgb = (sample.image.transpose(1, 2, 0) * 255).round().astype(np.uint8)
             rgb = cv2.resize(rgb, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
-            kept.append(Preview(rgb, prediction * scale, gt))
+            kept.append(Preview(rgb, prediction * score.scale, gt))
     if not results:
         raise DatasetError(f"no image had valid ground truth ({len(skipped)} skipped)")
     return EvaluationResult(protocol, scaling, average_metrics([r.metrics for r in results]),
@@ -464,18 +502,6 @@ def write_csv(result: EvaluationResult, path: str | Path) -> None:
                              *(f"{image.metrics[n]:.6g}" for n in METRIC_NAMES)])
 
 
-def colorize_inverse_depth(depth: np.ndarray, near: float, far: float) -> np.ndarray:
-    """H x W metres -> H x W x 3 uint8 BGR (turbo colormap on inverse depth; 0 / unknown black)."""
-    valid = depth > 0
-    inverse = np.zeros_like(depth, dtype=np.float32)
-    inverse[valid] = 1.0 / depth[valid]
-    low, high = 1.0 / far, 1.0 / near
-    scaled = np.clip((inverse - low) / (high - low), 0.0, 1.0)
-    colour = cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_TURBO)
-    colour[~valid] = 0
-    return colour
-
-
 def preview_grid(previews: Sequence[Preview], max_width: int = 640) -> np.ndarray:
     """Rows input | prediction | ground truth (BGR uint8); sparse ground truth is thickened."""
     rows = []
@@ -490,8 +516,8 @@ def preview_grid(previews: Sequence[Preview], max_width: int = 640) -> np.ndarra
             gt = np.where(inverse > 0, 1.0 / np.maximum(inverse, 1e-6), 0.0)
         row = np.concatenate([
             cv2.cvtColor(preview.image, cv2.COLOR_RGB2BGR),
-            colorize_inverse_depth(preview.prediction, near, far),
-            colorize_inverse_depth(gt.astype(np.float32), near, far),
+            colorize_depth(preview.prediction, near, far, "turbo", "inverse"),
+            colorize_depth(gt.astype(np.float32), near, far, "turbo", "inverse"),
         ], axis=1)
         rows.append(row)
     width = max(row.shape[1] for row in rows)
@@ -599,7 +625,4 @@ def _config(args: argparse.Namespace, checkpoint_cfg: TrainConfig | None) -> Tra
     """--config (or the checkpoint's config, or the defaults) with --set overrides applied."""
     if args.config or checkpoint_cfg is None:
         return load_config(args.config, args.set)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "checkpoint.yaml"
-        path.write_text(yaml.safe_dump(config_to_dict(checkpoint_cfg)))
-        return load_config(path, args.set)
+    return config_from_dict(apply_overrides(config_to_dict(checkpoint_cfg), args.set or []))

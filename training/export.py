@@ -37,13 +37,14 @@ import torch
 from torch import nn
 
 from depth_ros.contract import INPUT_NAME, OUTPUT_NAME, ModelContract
-from training.config import ConfigError, DataConfig, TrainConfig
+from training.config import SUPERVISED_ARCHITECTURES, ConfigError, DataConfig, TrainConfig
 from training.datasets import (
     KINECT_NORMALIZED_K,
     KITTI_NORMALIZED_K,
     DatasetError,
     NormalizedIntrinsics,
 )
+from training.models.supervised import architecture_label
 from training.quantize import (
     VariantAccuracy,
     compare_to_reference,
@@ -59,7 +60,6 @@ OPSET = 17
 PARITY_TOLERANCE = 1e-4  # max relative depth difference, ONNX Runtime CPU vs PyTorch
 PRECISIONS = ("fp32", "fp16", "int8")
 STEREO_METRES_PER_UNIT = 5.4  # Monodepth2: the 0.54 m KITTI baseline is 0.1 units
-SUPERVISED_ARCHITECTURES = ("unet", "fpn", "resnet_baseline", "multiscale")
 KINECT_DATASETS = ("nyu", "nyu_labeled")
 YAML_INTRINSICS_DATASETS = ("folder", "rgbd_folder")
 
@@ -109,10 +109,11 @@ def training_intrinsics(data: DataConfig) -> NormalizedIntrinsics:
 
 
 def architecture_name(cfg: TrainConfig) -> str:
-    """e.g. monodepth2-resnet18, unet-resnet34, fpn-resnext50_32x4d."""
-    model = cfg.model
-    backbone = model.fpn_backbone if model.architecture == "fpn" else f"resnet{model.num_layers}"
-    return f"{model.architecture}-{backbone}"
+    """e.g. monodepth2-resnet18; supervised models are named as in their comparison tables
+    (architecture_label: unet-resnet34, fpn-resnext50_32x4d, multiscale)."""
+    if cfg.model.architecture in SUPERVISED_ARCHITECTURES:
+        return architecture_label(cfg.model)
+    return f"{cfg.model.architecture}-resnet{cfg.model.num_layers}"
 
 
 def model_contract(
@@ -363,10 +364,15 @@ def main(args: argparse.Namespace) -> int:
             logger.warning("no images from %s: %s", split, exc)
             return None
 
-    test_images = images_of(cfg.data.val_split, 2)
     eval_images, calibration = None, None
     if args.precision != "fp32":
         eval_images = images_of(cfg.data.val_split, args.eval_images)
+    if eval_images is not None and args.eval_images >= 2:
+        # The 2 frames spread over the split are its first and last, the ends of any larger
+        # spread (evaluate.spread_indices), so the evaluation frames already hold them.
+        test_images = eval_images[[0, -1]] if len(eval_images) > 1 else eval_images
+    else:
+        test_images = images_of(cfg.data.val_split, 2)
     if args.precision == "int8":
         calibration = images_of(cfg.data.train_split, args.calibration_images)
         if calibration is None:

@@ -37,7 +37,6 @@ from training.models import DepthDecoder, PoseDecoder
 
 DEPTH_FILES = ("encoder.pth", "depth.pth")
 POSE_FILES = ("pose_encoder.pth", "pose.pth")
-ENCODER_EXTRAS = ("height", "width", "use_stereo")
 RESNET_LAYER3_BLOCKS = {2: 18, 6: 34}  # basic-block ResNets; bottleneck (conv3) ones are 50
 
 

@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 CAMERA_OF_SIDE = {"l": 2, "r": 3}  # split side -> KITTI colour camera number
 CACHE_FORMAT = "depth_ros-gt-v1"  # bump when the way maps are computed changes
 
+# (velodyne -> pixels matrix, (H, W)) of one camera, as velodyne_projection returns it
+Projection = tuple[np.ndarray, tuple[int, int]]
+
 
 class CalibrationError(ValueError):
     """A KITTI calibration file lacks a matrix or has one of the wrong size."""
@@ -127,15 +130,31 @@ def project_to_depth_map(
     return depth_map.reshape(height, width)
 
 
+def velodyne_scan_path(root: str | Path, entry: SplitEntry) -> Path:
+    """The velodyne `.bin` scan taken with a split entry's frame (it may not exist)."""
+    return Path(root) / entry.folder / "velodyne_points" / "data" / f"{entry.frame_index:010d}.bin"
+
+
 def velodyne_depth_map(
-    root: str | Path, entry: SplitEntry, devkit_pixels: bool = False
+    root: str | Path,
+    entry: SplitEntry,
+    devkit_pixels: bool = False,
+    projections: dict[tuple[Path, int], Projection] | None = None,
 ) -> np.ndarray:
-    """Ground-truth depth (metres, 0 unknown) of one split entry, at the camera's full size."""
-    drive = Path(root) / entry.folder
-    camera = CAMERA_OF_SIDE[entry.side]
-    projection, shape = velodyne_projection(drive.parent, camera)
-    scan = drive / "velodyne_points" / "data" / f"{entry.frame_index:010d}.bin"
-    return project_to_depth_map(load_velodyne_points(scan), projection, shape, devkit_pixels)
+    """Ground-truth depth (metres, 0 unknown) of one split entry, at the camera's full size.
+
+    `projections` keeps each (calibration folder, camera)'s projection across calls, so a split
+    parses its drives' calibration files once rather than once per frame.
+    """
+    key = ((Path(root) / entry.folder).parent, CAMERA_OF_SIDE[entry.side])
+    if projections is None:
+        projection, shape = velodyne_projection(*key)
+    else:
+        if key not in projections:
+            projections[key] = velodyne_projection(*key)
+        projection, shape = projections[key]
+    points = load_velodyne_points(velodyne_scan_path(root, entry))
+    return project_to_depth_map(points, projection, shape, devkit_pixels)
 
 
 def load_ground_truth(
@@ -159,7 +178,8 @@ def load_ground_truth(
                 return [stored[f"gt_{i:06d}"] for i in range(len(keys))]
         logger.warning("ground-truth cache %s was built for other entries; rebuilding", cache)
 
-    maps = [velodyne_depth_map(root, entry, devkit_pixels) for entry in entries]
+    projections: dict[tuple[Path, int], Projection] = {}
+    maps = [velodyne_depth_map(root, entry, devkit_pixels, projections) for entry in entries]
     if cache is not None:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
         arrays = {f"gt_{i:06d}": m for i, m in enumerate(maps)}

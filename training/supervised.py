@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from training.config import ConfigError, DataConfig, TrainConfig
 from training.datasets.depth_augment import channel_statistics
+from training.evaluate import spread_indices
 from training.models.supervised import architecture_label, build_supervised_network
 from training.task import StepOutput
 
@@ -127,21 +127,18 @@ def resolve_input_statistics(data: DataConfig) -> tuple[list[float], list[float]
     """
     if data.input_mean and data.input_std:
         return list(data.input_mean), list(data.input_std)
-    from training.datasets import build_dataset, find_split  # only needed here
+    from training.datasets import DatasetError, build_dataset, find_split  # only needed here
 
     try:
         split = find_split(data.train_split, data.root, "data.train_split")
         dataset = build_dataset(data, split, train=False)
-    except (ConfigError, OSError) as error:
+    except (ConfigError, DatasetError, OSError) as error:
         raise ConfigError(
             f"data.input_mean/input_std are not set and the training split {data.train_split!r} "
             f"under {data.root!r} cannot be read to compute them: {error}"
         ) from error
-    count = len(dataset)
-    picks = np.unique(np.linspace(0, count - 1, min(count, STATISTICS_MAX_IMAGES)).astype(int))
-    mean, std = channel_statistics(
-        dataset[int(i)]["frames"][0].permute(1, 2, 0).numpy() for i in picks
-    )
+    picks = spread_indices(len(dataset), STATISTICS_MAX_IMAGES)
+    mean, std = channel_statistics(dataset[i]["frames"][0].permute(1, 2, 0).numpy() for i in picks)
     LOG.info("input statistics from %d training images: mean %s std %s", len(picks),
              [round(v, 4) for v in mean], [round(v, 4) for v in std])
     data.input_mean, data.input_std = mean, std

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import random
 import shlex
 import signal
@@ -47,7 +46,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from tqdm import tqdm
@@ -60,11 +58,10 @@ from training.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from training.config import ConfigError, TrainConfig, config_to_dict, load_config
+from training.config import ConfigError, TrainConfig, config_to_dict, load_config, save_config
 from training.datasets import DatasetError, build_dataset, find_split
 from training.device import Runtime, preserved_rng, seed_everything, setup_runtime, teardown_runtime
-from training.evaluate import crop_mask, protocol_for
-from training.metrics import compute_depth_metrics, median_scale
+from training.evaluate import Scaling, protocol_for, score_image
 from training.task import StepOutput, build_task
 
 log = logging.getLogger(__name__)
@@ -188,8 +185,7 @@ class Trainer:
         with self._stop_on_signals():
             if self.rt.is_main:
                 self.out_dir.mkdir(parents=True, exist_ok=True)
-                config_text = yaml.safe_dump(config_to_dict(self.cfg), sort_keys=False)
-                (self.out_dir / "config.yaml").write_text(config_text)
+                save_config(self.cfg, self.out_dir / "config.yaml")
             if self.step == 0 and "initial" not in self.history:
                 self._validate_into("initial")
             while self.epoch < self.cfg.optim.epochs and not self._max_steps_reached():
@@ -287,9 +283,7 @@ class Trainer:
                     for name, value in self._depth_errors(depth.float(), batch["depth_gt"]):
                         _accumulate(totals, name, value)
         self.task.train(was_training)
-        keys = sorted(totals)
-        packed = torch.tensor([totals[k] for k in keys], dtype=torch.float64, device=self.rt.device)
-        totals = dict(zip(keys, self.rt.all_reduce_(packed).tolist(), strict=True))
+        totals = self.rt.sum_over_ranks(totals)
         images = totals.pop("images", 0.0)
         depth_images = totals.pop("depth_images", 0.0)
         result = {}
@@ -301,16 +295,13 @@ class Trainer:
     def _depth_errors(self, depth: torch.Tensor, gt: torch.Tensor) -> Iterator[tuple[str, float]]:
         """Per-image errors under the dataset's benchmark protocol (depth caps in metres and
         crop, as `python -m training evaluate`), always median-scaled."""
-        protocol = protocol_for(self.cfg.data.dataset)
-        lo, hi = protocol.min_depth, protocol.max_depth
+        protocol, median = protocol_for(self.cfg.data.dataset), Scaling("median")
         for pred_image, gt_image in zip(depth[:, 0].cpu().numpy(), gt[:, 0].cpu().numpy(),
                                         strict=True):
-            valid = (gt_image > lo) & (gt_image < hi) & crop_mask(gt_image.shape, protocol.crop)
-            if not valid.any():
+            score = score_image(pred_image, gt_image, protocol, median)
+            if score is None:
                 continue
-            pred, truth = pred_image[valid], gt_image[valid]
-            pred = np.clip(pred * median_scale(truth, pred), lo, hi)
-            metrics = compute_depth_metrics(truth, pred)
+            metrics = score.metrics
             yield "abs_rel", metrics["abs_rel"]
             yield "a1", metrics["a1"]
             yield "depth_images", 1.0
@@ -480,8 +471,7 @@ class Trainer:
         data = self.cfg.data
         split = find_split(data.train_split, data.root, "data.train_split")
         dataset = build_dataset(data, split, train=True)
-        batches = EpochBatches(dataset, self.cfg.optim.batch_size, self.rt, self.cfg.run.seed,
-                               shuffle=True, drop_last=True)
+        batches = EpochBatches(dataset, self.cfg.optim.batch_size, self.rt, self.cfg.run.seed)
         if batches.num_batches == 0:
             raise ConfigError(f"data.train_split={data.train_split!r} has {len(dataset)} samples, "
                               f"fewer than one batch of optim.batch_size="
@@ -515,21 +505,18 @@ class EpochBatches(Sampler[list[tuple[int, int]]]):
     already trained on.
     """
 
-    def __init__(self, dataset: Dataset, batch_size: int, runtime: Runtime, seed: int,
-                 shuffle: bool, drop_last: bool) -> None:
+    def __init__(self, dataset: Dataset, batch_size: int, runtime: Runtime, seed: int) -> None:
         self.sampler = DistributedSampler(dataset, num_replicas=runtime.world_size,
-                                          rank=runtime.rank, shuffle=shuffle, seed=seed)
+                                          rank=runtime.rank, shuffle=True, seed=seed)
         self.batch_size = batch_size
         self.seed = seed
-        self.drop_last = drop_last
         self.epoch = 0
         self.start_batch = 0
 
     @property
     def num_batches(self) -> int:
-        """Batches in a whole epoch on this rank."""
-        n = len(self.sampler)
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        """Full batches in a whole epoch on this rank (a short last batch is dropped)."""
+        return len(self.sampler) // self.batch_size
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
         self.sampler.set_epoch(epoch)

@@ -79,6 +79,8 @@ def test_synthetic_config_runs_on_the_cpu_without_downloads() -> None:
         ("run:\n  amp: fp8\n", "run.amp"),  # not a choice
         ("model:\n  weights_init: imagenet\n", "model.weights_init"),
         ("optim:\n  learning_rate: -1.0\n", "optim.learning_rate"),
+        ("model:\n  scales: [1, 2, 3]\n", "model.scales"),  # no output scale 0
+        ("model:\n  scales: [0, 1, 1]\n", "model.scales"),  # a scale twice
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, text: str, key: str,

@@ -5,7 +5,6 @@ consistent across the frames of a sample, and bad inputs fail early with a messa
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -24,6 +23,7 @@ from training.datasets import (
     DatasetError,
     SplitEntry,
     build_dataset,
+    find_split,
     read_split,
 )
 from training.datasets.augment import (
@@ -39,14 +39,8 @@ JITTER = ColorJitterParams(order=(3, 0, 2, 1), brightness=1.15, contrast=0.85, s
                            hue=0.07)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Samples are built in DataLoader workers, which run torch on one thread; so do these tests
-    (on a busy shared machine two spinning threads make the colour ops 50x slower)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+# DataLoader workers build samples with torch on one thread; so do these tests.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def kitti_config(root: Path, **overrides: object) -> DataConfig:
@@ -377,6 +371,43 @@ def test_folder_with_split_and_sub_folder_sequences(indoor_root: Path, tmp_path:
     bad = write_split(tmp_path / "bad.txt", ["b 4 l"])
     with pytest.raises(DatasetError, match=r"bad.txt line 1 .*needs frame 4, past the end"):
         build_dataset(cfg, bad, train=False)
+
+
+def test_empty_split_reaches_the_folder_dataset_through_find_split(indoor_root: Path,
+                                                                  tmp_path: Path) -> None:
+    """`train_split: ""` is documented for folder datasets; find_split must not reject it."""
+    make_robot_folder(tmp_path / "run", indoor_root, 5)
+    write_intrinsics(tmp_path / "run" / "intrinsics.yaml")
+    cfg = DataConfig(dataset="folder", root=str(tmp_path / "run"), train_split="",
+                     height=64, width=96)
+    split = find_split(cfg.train_split, cfg.root, "data.train_split")
+    assert split == ""
+    dataset = build_dataset(cfg, split, train=True)
+    assert [e.frame_index for e in dataset.entries] == [1, 2, 3]
+    batch = next(iter(DataLoader(dataset, batch_size=2)))
+    assert batch["frames_aug"].shape == (2, 3, 3, 64, 96)
+    # The trainer resolves the split the same way and trains on every frame.
+    from training.config import TrainConfig
+    from training.device import setup_runtime
+    from training.trainer import Trainer
+
+    train_cfg = TrainConfig(data=cfg)
+    train_cfg.data.val_split, train_cfg.data.num_workers = "", 0
+    train_cfg.model.weights_init, train_cfg.optim.batch_size = "scratch", 1
+    train_cfg.optim.max_steps, train_cfg.run.image_every = 1, 1000
+    train_cfg.run.device, train_cfg.run.out_dir = "cpu", str(tmp_path / "out")
+    trainer = Trainer(train_cfg, setup_runtime(train_cfg.run))
+    assert trainer.batches.num_batches == 3 and trainer.val_loader is None
+    run = trainer.fit()
+    assert run.exit_code == 0 and run.summary["steps"] == 1
+
+
+def test_empty_split_is_a_clear_error_for_datasets_that_need_one(outdoor_root: Path) -> None:
+    split = find_split("", outdoor_root, "data.train_split")
+    with pytest.raises(DatasetError, match=r"empty split.*folder"):
+        build_dataset(kitti_config(outdoor_root), split, train=False)
+    with pytest.raises(ConfigError, match=r"data\.val_split='nope\.txt'"):
+        find_split("nope.txt", outdoor_root, "data.val_split")
 
 
 def test_bad_intrinsics_yaml_points_at_the_setting(tmp_path: Path, indoor_root: Path) -> None:

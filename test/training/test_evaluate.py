@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from depth_ros.colorize import colorize_depth
 from depth_ros.contract import ModelContract
 from training.checkpoint import save_checkpoint
 from training.config import TrainConfig, config_to_dict
@@ -19,6 +20,7 @@ from training.datasets import read_split
 from training.evaluate import (
     PROTOCOLS,
     EvalSample,
+    Preview,
     Scaling,
     add_arguments,
     crop_mask,
@@ -27,13 +29,14 @@ from training.evaluate import (
     evaluate_samples,
     iter_samples,
     main,
+    preview_grid,
     resize_depth,
+    score_image,
 )
 from training.export import export_onnx
 from training.metrics import compute_depth_metrics
 from training.task import build_task
 
-torch.set_num_threads(2)
 OUTDOOR_SIZE = (192, 64)  # the outdoor fixture's images, also the model input size here
 INDOOR_SIZE = (128, 96)
 
@@ -131,6 +134,45 @@ def test_images_without_valid_ground_truth_are_skipped_not_scored() -> None:
     result = evaluate_samples(predictor, iter(samples), PROTOCOLS["generic"], Scaling("none"))
     assert result.skipped == ["empty"] and [r.name for r in result.images] == ["ok"]
     assert result.metrics["abs_rel"] == pytest.approx(2 / 3)
+
+
+def test_score_image_masks_scales_clips_and_reports_the_scale() -> None:
+    gt = np.zeros((4, 4), np.float32)
+    gt[1, :] = [2.0, 4.0, 6.0, 90.0]  # 90 m is beyond the 80 m cap: ignored
+    prediction = np.full((4, 4), 0.5, np.float32)
+    generic = PROTOCOLS["generic"]
+    median = score_image(prediction, gt, generic, Scaling("median"))
+    assert median is not None and median.scale == pytest.approx(8.0)
+    assert median.valid_pixels == 3
+    assert median.metrics == pytest.approx(
+        compute_depth_metrics(np.array([2.0, 4.0, 6.0]), np.full(3, 4.0)))
+    # A fixed factor far too large: the prediction is clipped to the 80 m cap.
+    fixed = score_image(prediction, gt, generic, Scaling("fixed", 1000.0), smooth_l1_beta=1.0)
+    assert fixed is not None and fixed.scale == 1000.0
+    assert fixed.metrics == pytest.approx(
+        compute_depth_metrics(np.array([2.0, 4.0, 6.0]), np.full(3, 80.0), 1.0))
+    metric = score_image(prediction, gt, generic, Scaling("none"))
+    assert metric is not None and metric.scale == 1.0
+    assert score_image(prediction, np.zeros_like(gt), generic, Scaling("median")) is None
+    # The crop counts: KITTI's Garg crop keeps rows 1-2 of a 4-row image, not row 0.
+    top = np.roll(gt, -1, axis=0)
+    assert score_image(prediction, top, generic, Scaling("median")) is not None
+    assert score_image(prediction, top, PROTOCOLS["kitti"], Scaling("median")) is None
+    with pytest.raises(ValueError, match="resize the prediction first"):
+        score_image(prediction[:2], gt, generic, Scaling("median"))
+
+
+def test_preview_grid_colours_depth_like_the_ros_preview() -> None:
+    gt = np.full((6, 8), 4.0, np.float32)
+    gt[:, :4] = 2.0
+    gt[0, 0] = 0.0  # unknown: black
+    prediction = np.linspace(1.0, 5.0, 48, dtype=np.float32).reshape(6, 8)
+    image = np.zeros((6, 8, 3), np.uint8)
+    grid = preview_grid([Preview(image, prediction, gt)])
+    assert grid.shape == (6, 24, 3)
+    np.testing.assert_array_equal(grid[:, 8:16], colorize_depth(prediction, 2.0, 4.0))
+    np.testing.assert_array_equal(grid[:, 16:], colorize_depth(gt, 2.0, 4.0))
+    assert not grid[0, 16].any()
 
 
 @pytest.mark.parametrize("gt_source", ["velodyne", "dense"])

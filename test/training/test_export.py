@@ -25,11 +25,11 @@ from training.export import (
     pattern_images,
     read_contract,
 )
+from training.models.supervised import architecture_label
 from training.quantize import compare_to_reference, convert_to_fp16, output_tail, quantize_int8
 from training.task import build_task
 
 HEIGHT, WIDTH = 64, 96
-torch.set_num_threads(2)
 
 
 def _config(**data: object) -> TrainConfig:
@@ -121,6 +121,13 @@ def test_stereo_and_supervised_models_declare_metric_units() -> None:
     assert (contract.units, contract.metres_per_unit) == ("metric", 1.0)
     assert contract.architecture == "unet-resnet34"
     assert contract.fx == pytest.approx(518.858 / 640)
+    # Named like the supervised comparison tables: the baseline is always ResNet-18, the
+    # multi-scale network has no ResNet, FPN names its backbone.
+    for architecture, name in [("resnet_baseline", "resnet_baseline-resnet18"),
+                               ("multiscale", "multiscale"), ("fpn", "fpn-resnext50_32x4d")]:
+        supervised.model.architecture = architecture
+        assert model_contract(supervised).architecture == name
+        assert name == architecture_label(supervised.model)
 
 
 @pytest.mark.parametrize(("precision", "max_abs_rel"), [("fp16", 5e-3), ("int8", 0.1)])
@@ -183,6 +190,41 @@ def _checkpoint(mono, tmp_path: Path) -> Path:
 def _cli_args(checkpoint: Path, output: Path, precision: str) -> argparse.Namespace:
     return argparse.Namespace(checkpoint=str(checkpoint), output=str(output), precision=precision,
                               calibration_images=4, eval_images=2, root=None, intrinsics=None)
+
+
+@pytest.mark.parametrize(("precision", "eval_images", "loads"),
+                         [("fp32", 16, [2]), ("fp16", 16, [16]), ("fp16", 1, [1, 2])])
+def test_cli_reads_the_parity_frames_from_the_validation_split(
+    mono, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, precision: str, eval_images: int,
+    loads: list[int]
+) -> None:
+    """The 2 parity frames are the ends of the validation split; when the evaluation frames
+    (16 spread over it) are read anyway, they come from those instead of a second read."""
+    from training import evaluate, export
+
+    frames = _images(10, seed=6)
+    counts: list[int] = []
+
+    def load_split_images(data, split, count, size) -> np.ndarray:
+        counts.append(count)
+        return frames[evaluate.spread_indices(len(frames), count)]
+
+    passed: dict = {}
+
+    def export_onnx(*args, **kwargs) -> None:
+        passed.update(kwargs)
+        raise ExportError("stop here")
+
+    monkeypatch.setattr(evaluate, "load_split_images", load_split_images)
+    monkeypatch.setattr(export, "export_onnx", export_onnx)
+    args = _cli_args(_checkpoint(mono, tmp_path), tmp_path / "x.onnx", precision)
+    args.eval_images = eval_images
+    assert main(args) == 1
+    assert counts == loads
+    np.testing.assert_array_equal(passed["test_images"], frames[[0, 9]])
+    if precision != "fp32":
+        expected = frames[evaluate.spread_indices(len(frames), eval_images)]
+        np.testing.assert_array_equal(passed["eval_images"], expected)
 
 
 @pytest.mark.slow

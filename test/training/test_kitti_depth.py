@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import training.kitti_depth
 from training.datasets import SplitEntry, read_split
 from training.kitti_depth import (
     CalibrationError,
@@ -113,3 +114,21 @@ def test_ground_truth_cache_is_reused_and_rebuilt_for_other_entries(outdoor_root
     other = [SplitEntry(entries[0].folder, entries[0].frame_index + 1, "l")]
     rebuilt = load_ground_truth(outdoor_root, other, cache)
     assert len(rebuilt) == 1 and not np.array_equal(rebuilt[0], first[0])
+
+
+def test_ground_truth_parses_each_drives_calibration_once(outdoor_root: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    entries = read_split(outdoor_root / "splits" / "test_files.txt")[:4]
+    assert len({e.folder for e in entries}) == 1
+    parsed: list[Path] = []
+    real = training.kitti_depth.read_calib_file
+
+    def counting(path: str | Path) -> dict[str, np.ndarray]:
+        parsed.append(Path(path))
+        return real(path)
+
+    monkeypatch.setattr(training.kitti_depth, "read_calib_file", counting)
+    maps = load_ground_truth(outdoor_root, entries)
+    assert len(parsed) == 2  # calib_cam_to_cam.txt and calib_velo_to_cam.txt, not 2 per frame
+    for entry, depth in zip(entries, maps, strict=True):
+        np.testing.assert_array_equal(depth, velodyne_depth_map(outdoor_root, entry))

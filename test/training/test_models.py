@@ -24,8 +24,6 @@ from training.models import (
 )
 from training.models.resnet_encoder import IMAGENET_WEIGHT_FILES
 
-torch.set_num_threads(2)
-
 HEIGHT, WIDTH = 64, 192
 
 

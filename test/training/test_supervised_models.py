@@ -20,7 +20,6 @@ from training.models.supervised import (
     build_supervised_network,
 )
 
-torch.set_num_threads(2)
 HEIGHT, WIDTH = 64, 96
 
 
@@ -104,6 +103,11 @@ def test_imagenet_weights_come_from_a_local_file(tmp_path: Path) -> None:
     missing = str(tmp_path / "missing.pth")
     with pytest.raises(FileNotFoundError, match=r"missing\.pth"):
         ResnetTrunk("resnext50_32x4d", pretrained=True, pretrained_path=missing)
+    # Every trunk reads its file through the Monodepth2 encoder's reader, which wants a state dict.
+    not_weights = tmp_path / "resnext50_32x4d-list.pth"
+    torch.save([1, 2], not_weights)
+    with pytest.raises(ValueError, match=r"resnext50_32x4d-list\.pth holds a list"):
+        ResnetTrunk("resnext50_32x4d", pretrained=True, pretrained_path=str(not_weights))
 
 
 def test_missing_hub_weights_fail_without_downloading(

@@ -295,3 +295,14 @@ def test_warping_indoor_frames_with_true_depth_reproduces_them(indoor_root: Path
     assert used > 0.6
     assert true_error < 0.025  # JPEG (quality 95) adds a little
     assert all(true_error < 0.8 * error for error in wrong), (true_error, wrong)
+
+
+def test_readers_name_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"frame 3: neither .*0000000003\.npy nor "
+                                                 r".*0000000003\.png"):
+        read_depth(tmp_path, 3)
+    with pytest.raises(FileNotFoundError, match=r"velodyne scan .*absent\.bin"):
+        read_velodyne(tmp_path / "absent.bin")
+    (tmp_path / "odd.bin").write_bytes(np.zeros(6, np.float32).tobytes())
+    with pytest.raises(ValueError, match="multiple of 4"):
+        read_velodyne(tmp_path / "odd.bin")

@@ -7,7 +7,6 @@ TensorBoard and checkpoint files.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
@@ -22,6 +21,7 @@ import pytest
 import torch
 
 from training import checkpoint, trainer
+from training.__main__ import main as training_main
 from training.checkpoint import CheckpointError, load_task, read_checkpoint, save_checkpoint
 from training.config import TrainConfig, load_config
 from training.device import setup_runtime
@@ -69,9 +69,8 @@ def small_run(
 
 
 def train(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    trainer.add_arguments(parser)
-    return trainer.main(parser.parse_args(argv))
+    """`python -m training train ARGV`, in this process (so monkeypatches apply)."""
+    return training_main(["train", *argv])
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
@@ -280,7 +279,7 @@ def test_epoch_order_is_a_function_of_seed_and_epoch_and_resumes_mid_epoch() -> 
 
     def epoch(seed: int, number: int, start: int = 0, rank: int = 0, world: int = 1) -> list:
         shard = dataclasses.replace(runtime, rank=rank, world_size=world)
-        batches = trainer.EpochBatches(data, 4, shard, seed, shuffle=True, drop_last=True)
+        batches = trainer.EpochBatches(data, 4, shard, seed)
         batches.set_epoch(number, start_batch=start)
         return list(batches)
 

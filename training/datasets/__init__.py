@@ -49,9 +49,14 @@ class SplitEntry:
 SIDES = ("l", "r")
 
 
-def find_split(split: str | Path, root: str | Path, key: str) -> Path:
+def find_split(split: str | Path, root: str | Path, key: str) -> str | Path:
     """A split file as configs name it: the path itself, else relative to the dataset root (where
-    generated data sets keep theirs). ConfigError names the setting `key` when neither exists."""
+    generated data sets keep theirs). ConfigError names the setting `key` when neither exists.
+
+    An empty split ("") is returned as it is: the folder dataset then uses every frame, and the
+    datasets that need a split file say so (read_split)."""
+    if isinstance(split, str) and not split:
+        return split
     path = Path(split)
     if path.is_file():
         return path
@@ -64,6 +69,9 @@ def find_split(split: str | Path, root: str | Path, key: str) -> Path:
 
 def read_split(path: str | Path) -> list[SplitEntry]:
     """Parse a split file of `folder frame_index l|r` lines; blank lines and `#` comments skip."""
+    if isinstance(path, str) and not path:  # Path("") would be "." and fail obscurely
+        raise DatasetError("no split file given (empty split); this dataset needs one "
+                           "(only dataset `folder` reads every frame without a split)")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"split file {path} does not exist")

@@ -45,6 +45,7 @@ import numpy as np
 from tqdm import tqdm
 
 from training.datasets import KINECT_NORMALIZED_K, KITTI_NORMALIZED_K, NormalizedIntrinsics
+from training.kitti_depth import load_velodyne_points
 
 CAMERA_HEIGHT = 1.65  # metres from the outdoor camera down to the road (KITTI's rig)
 STEREO_BASELINE = 0.54  # metres from the left (image_02) to the right (image_03) camera
@@ -807,15 +808,18 @@ def read_depth(sequence_dir: str | Path, index: int) -> np.ndarray:
     if dense.is_file():
         return np.load(dense)
     png = sequence_dir / "depth" / f"{index:010d}.png"
-    raw = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
-    if raw is None:
+    if not png.is_file():
         raise FileNotFoundError(f"no ground truth for frame {index}: neither {dense} nor {png}")
-    return raw.astype(np.float32) / 1000.0
+    # The NYU dataset's reader (millimetres here); imported here as it pulls in torch, which
+    # the generator itself does not need.
+    from training.datasets.nyu import read_depth_png
+
+    return read_depth_png(png, 1000.0)
 
 
 def read_velodyne(path: str | Path) -> np.ndarray:
     """N x 4 float32 velodyne points (x fwd, y left, z up metres; reflectance) from a .bin."""
-    return np.fromfile(path, dtype=np.float32).reshape(-1, 4)
+    return load_velodyne_points(path)
 
 
 def write_splits(split_dir: Path, folders: list[str], frames: int,

@@ -35,29 +35,42 @@ IMAGENET_WEIGHT_FILES: dict[int, str] = {
     50: "resnet50-0676ba61.pth",
 }
 
+# torchvision constructor name -> channels of the five feature levels (strides 2 .. 32), for this
+# encoder and the supervised models' trunks alike.
+TRUNK_CHANNELS: dict[str, tuple[int, int, int, int, int]] = {
+    "resnet18": (64, 64, 128, 256, 512),
+    "resnet34": (64, 64, 128, 256, 512),
+    "resnet50": (64, 256, 512, 1024, 2048),
+    "resnet101": (64, 256, 512, 1024, 2048),
+    "resnet152": (64, 256, 512, 1024, 2048),
+    "resnext50_32x4d": (64, 256, 512, 1024, 2048),
+    "resnext101_32x8d": (64, 256, 512, 1024, 2048),
+    "resnext101_64x4d": (64, 256, 512, 1024, 2048),
+}
+
 
 def _check_num_layers(num_layers: int) -> None:
     if num_layers not in _RESNETS:
         raise ValueError(f"ResNet num_layers={num_layers} is not supported; expected 18, 34 or 50")
 
 
+def hub_checkpoints() -> Path:
+    """Where torchvision keeps downloaded weights: `$TORCH_HOME/hub/checkpoints`."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
 def find_imagenet_weights(num_layers: int, path: str | Path | None = None) -> Path:
     """The file holding the ImageNet weights: `path` when given, else the torch hub cache.
 
-    Never downloads: robots and CI machines are offline. Raises FileNotFoundError naming every
+    Never downloads: robots and CI machines are offline. Raises FileNotFoundError naming the
     file tried (put torchvision's file into `$TORCH_HOME/hub/checkpoints/` or pass a path).
     """
     _check_num_layers(num_layers)
-    if path:
-        candidates = [Path(path)]
-    else:
-        candidates = [Path(torch.hub.get_dir()) / "checkpoints" / IMAGENET_WEIGHT_FILES[num_layers]]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    tried = ", ".join(str(c) for c in candidates)
+    file = Path(path) if path else hub_checkpoints() / IMAGENET_WEIGHT_FILES[num_layers]
+    if file.is_file():
+        return file
     raise FileNotFoundError(
-        f"ImageNet weights for ResNet-{num_layers} not found; tried: {tried}. "
+        f"ImageNet weights for ResNet-{num_layers} not found; tried: {file}. "
         "Copy torchvision's file there (no download is attempted) or use weights_init: scratch"
     )
 
@@ -66,15 +79,24 @@ def load_imagenet_weights(
     num_layers: int, path: str | Path | None = None
 ) -> dict[str, torch.Tensor]:
     """Read a torchvision ImageNet ResNet state dict (see find_imagenet_weights for where)."""
-    file = find_imagenet_weights(num_layers, path)
-    logger.info("loading ImageNet ResNet-%d weights from %s", num_layers, file)
+    return read_imagenet_file(find_imagenet_weights(num_layers, path), f"ResNet-{num_layers}")
+
+
+def read_imagenet_file(file: Path, network: str) -> dict[str, torch.Tensor]:
+    """The state dict in a torchvision weights file (any torchvision `network`), on the CPU."""
+    logger.info("loading ImageNet %s weights from %s", network, file)
     state = torch.load(file, map_location="cpu", weights_only=True)
     if not isinstance(state, dict):
         raise ValueError(
             f"ImageNet weights file {file} holds a {type(state).__name__}; "
-            "expected a torchvision ResNet state dict"
+            f"expected a torchvision {network} state dict"
         )
     return state
+
+
+def without_classifier(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """An ImageNet state dict minus `fc.*`: the trunks here have no classifier to load it into."""
+    return {k: v for k, v in state.items() if not k.startswith("fc.")}
 
 
 class ResnetEncoder(nn.Module):
@@ -97,10 +119,7 @@ class ResnetEncoder(nn.Module):
         if num_input_images < 1:
             raise ValueError(f"num_input_images={num_input_images} is invalid; expected >= 1")
         self.num_input_images = num_input_images
-        widths = [64, 64, 128, 256, 512]
-        if num_layers == 50:
-            widths = [64] + [w * 4 for w in widths[1:]]  # bottleneck blocks expand 4x
-        self.num_ch_enc: tuple[int, ...] = tuple(widths)
+        self.num_ch_enc: tuple[int, ...] = TRUNK_CHANNELS[f"resnet{num_layers}"]
 
         self.encoder = _RESNETS[num_layers](weights=None)
         del self.encoder.fc
@@ -114,14 +133,14 @@ class ResnetEncoder(nn.Module):
         if pretrained:
             file = find_imagenet_weights(num_layers, pretrained_path)
             try:
-                self._load_pretrained(load_imagenet_weights(num_layers, file))
+                self._load_pretrained(read_imagenet_file(file, f"ResNet-{num_layers}"))
             except RuntimeError as error:
                 raise ValueError(
                     f"ImageNet weights {file} do not fit ResNet-{num_layers}: {error}"
                 ) from error
 
     def _load_pretrained(self, state: dict[str, torch.Tensor]) -> None:
-        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+        state = without_classifier(state)
         if self.num_input_images > 1 and "conv1.weight" in state:
             # Each stacked image gets an equal share, so a static input pair responds as one image.
             weight = state["conv1.weight"]

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from torch import nn
 
-from training.config import ModelConfig
+from training.config import SUPERVISED_ARCHITECTURES, ModelConfig
 from training.models.supervised.backbone import ResnetTrunk, resnet_name
 from training.models.supervised.fpn import SemanticFPN
 from training.models.supervised.multiscale import MultiScaleEigen
 from training.models.supervised.resnet_baseline import ResnetBaseline
 from training.models.supervised.unet import UNet
-
-SUPERVISED_ARCHITECTURES = ("unet", "fpn", "resnet_baseline", "multiscale")
 
 __all__ = [
     "SUPERVISED_ARCHITECTURES",

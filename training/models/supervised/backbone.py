@@ -7,28 +7,21 @@ and 32. ImageNet weights come only from a local file or the torch hub cache: not
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import torch
 import torchvision
 from torch import nn
 
-from training.models.resnet_encoder import resnet_features
-
-LOG = logging.getLogger(__name__)
-
-# torchvision constructor name -> channels of the five feature levels (strides 2 .. 32).
-TRUNK_CHANNELS: dict[str, tuple[int, int, int, int, int]] = {
-    "resnet18": (64, 64, 128, 256, 512),
-    "resnet34": (64, 64, 128, 256, 512),
-    "resnet50": (64, 256, 512, 1024, 2048),
-    "resnet101": (64, 256, 512, 1024, 2048),
-    "resnet152": (64, 256, 512, 1024, 2048),
-    "resnext50_32x4d": (64, 256, 512, 1024, 2048),
-    "resnext101_32x8d": (64, 256, 512, 1024, 2048),
-    "resnext101_64x4d": (64, 256, 512, 1024, 2048),
-}
+from training.models.resnet_encoder import (
+    IMAGENET_WEIGHT_FILES,
+    TRUNK_CHANNELS,
+    hub_checkpoints,
+    load_imagenet_weights,
+    read_imagenet_file,
+    resnet_features,
+    without_classifier,
+)
 
 
 class ResnetTrunk(nn.Module):
@@ -50,8 +43,7 @@ class ResnetTrunk(nn.Module):
         self.net = getattr(torchvision.models, name)(weights=None)
         del self.net.fc, self.net.avgpool  # classifier: replaced by each model's own head
         if pretrained:
-            state = imagenet_state_dict(name, pretrained_path)
-            self.net.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")})
+            self.net.load_state_dict(without_classifier(imagenet_state_dict(name, pretrained_path)))
         self.frozen = frozen
         if frozen:
             self.net.requires_grad_(False)
@@ -81,25 +73,20 @@ def imagenet_state_dict(name: str, path: str = "") -> dict[str, torch.Tensor]:
     same files; the others are looked up as `<hub>/checkpoints/<name>-*.pth`. Never downloads;
     FileNotFoundError names what was searched.
     """
-    from training.models.resnet_encoder import (
-        IMAGENET_WEIGHT_FILES,
-        load_imagenet_weights,
-    )
-
     depth = name.removeprefix("resnet")
     if depth.isdigit() and int(depth) in IMAGENET_WEIGHT_FILES:
         return load_imagenet_weights(int(depth), path or None)
     if path:
-        found = [Path(path)]
-        if not found[0].is_file():
+        file = Path(path)
+        if not file.is_file():
             raise FileNotFoundError(f"model.pretrained_path {path} for {name} does not exist")
     else:
-        folder = Path(torch.hub.get_dir()) / "checkpoints"
+        folder = hub_checkpoints()
         found = sorted(folder.glob(f"{name}-*.pth"))
         if not found:
             raise FileNotFoundError(
                 f"no ImageNet weights for {name}: nothing matches {folder}/{name}-*.pth (no "
                 "download is attempted); set model.pretrained_path or model.weights_init=scratch"
             )
-    LOG.info("loading %s ImageNet weights from %s", name, found[-1])
-    return torch.load(found[-1], map_location="cpu", weights_only=True)
+        file = found[-1]
+    return read_imagenet_file(file, name)
