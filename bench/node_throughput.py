@@ -22,29 +22,31 @@ Without --model the network is a randomly initialised Monodepth2 exported by tra
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
-import os
-import random
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
-import rclpy
-import yaml
-from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header
 
+from demo.node_process import NodeProcess, claim_domain_id, localhost_discovery
+from demo.ros_link import (
+    Recorder,
+    RosHarness,
+    camera_info_message,
+    diagnostic_values,
+    image_message,
+    index_of,
+    stamp_of,
+    wait_until,
+)
 from depth_ros.camera import PinholeIntrinsics
-from depth_ros.image_codec import array_to_image
 from depth_ros.inference import DEFAULT_PROVIDERS, DepthEstimator
 from depth_ros.pointcloud import depth_to_points, points_to_pointcloud2
 
@@ -122,83 +124,70 @@ def bench_cloud(estimator: DepthEstimator, frame: np.ndarray, camera: PinholeInt
 
 
 class NodeUnderTest:
-    """monodepth_node in a subprocess on a private domain, and the bench's rclpy side."""
+    """monodepth_node in a subprocess on `domain_id`, and the bench's rclpy side."""
 
-    def __init__(self, model: Path, providers: list[str], threads: int, workdir: Path) -> None:
-        self.domain_id = random.randint(150, 230)
-        params = workdir / "bench_params.yaml"
-        params.write_text(yaml.safe_dump({"/**": {"ros__parameters": {
+    def __init__(
+        self, model: Path, providers: list[str], threads: int, workdir: Path, domain_id: int
+    ) -> None:
+        self.process = NodeProcess(domain_id, workdir, {
             "model": str(model), "providers": providers, "intra_op_threads": threads,
             "scale.mode": "metadata", "output_resolution": "model", "cloud.decimation": 1,
             # 1.4 MB frames: best effort loses them to UDP fragmentation (see depth_ros.node)
             "qos_overrides./image.subscription.reliability": "reliable",
-        }}}))  # fmt: skip
-        env = dict(os.environ, ROS_DOMAIN_ID=str(self.domain_id), PYTHONPATH=str(REPO_ROOT),
-                   ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", RCUTILS_COLORIZED_OUTPUT="0")
-        self.log_path = workdir / "node.log"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in close()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "depth_ros.node", "--ros-args", "--params-file", str(params)],
-            env=env, stdout=self._log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        self.context = Context()
-        rclpy.init(context=self.context, domain_id=self.domain_id)
-        self.node = rclpy.create_node("node_throughput_bench", context=self.context)
-        self.image_pub = self.node.create_publisher(Image, "image", QoSProfile(depth=2))
-        self.info_pub = self.node.create_publisher(
-            CameraInfo, "camera_info", qos_profile_sensor_data
-        )
-        self.arrivals: dict[str, dict[int, float]] = {"depth": {}, "points": {}}
-        self.diagnostics: list[DiagnosticArray] = []
+        })  # fmt: skip
+        self.ros = RosHarness(domain_id)
+        self.image_pub = self.ros.publisher(Image, "image", QoSProfile(depth=2))
+        self.info_pub = self.ros.publisher(CameraInfo, "camera_info")
+        # arrival times on the clock the sends are timed with; headers only, not the images
         reliable = QoSProfile(depth=10)
-        for topic, kind, name in (("depth/image", Image, "depth"),
-                                  ("depth/points", PointCloud2, "points")):  # fmt: skip
-            self.node.create_subscription(kind, topic, self._arrived(name), reliable)
-        self.node.create_subscription(
-            DiagnosticArray, "/diagnostics", self.diagnostics.append, reliable
-        )
-        self._executor = SingleThreadedExecutor(context=self.context)
-        self._executor.add_node(self.node)
-        self._spinner = threading.Thread(target=self._spin, daemon=True)
-        self._spinner.start()
-
-    def _arrived(self, name: str):
-        def record(message) -> None:
-            self.arrivals[name][message.header.stamp.sec] = time.perf_counter()
-
-        return record
-
-    def _spin(self) -> None:
-        while self.context.ok():
-            try:
-                self._executor.spin_once(timeout_sec=0.05)
-            except Exception:
-                if self.context.ok():
-                    raise
+        self.depth = self.ros.record(Image, "depth/image", reliable, clock=time.perf_counter,
+                                     keep=header_of)  # fmt: skip
+        self.points = self.ros.record(PointCloud2, "depth/points", reliable,
+                                      clock=time.perf_counter, keep=header_of)  # fmt: skip
+        self.diagnostics = self.ros.record(DiagnosticArray, "/diagnostics", reliable)
 
     def wait_ready(self, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.image_pub.get_subscription_count() == 0:
-            if time.monotonic() > deadline or self.process.poll() is not None:
-                raise RuntimeError(f"node did not start; log:\n{self.log_path.read_text()}")
-            time.sleep(0.1)
+        """Until the node subscribes to `image`; RuntimeError with its log if it dies first or
+        takes longer than `timeout` seconds."""
+        with contextlib.suppress(AssertionError):
+            wait_until(lambda: self.image_pub.get_subscription_count() > 0
+                       or not self.process.alive(), timeout, "the node")  # fmt: skip
+        if not self.process.alive() or self.image_pub.get_subscription_count() == 0:
+            raise RuntimeError(f"node did not start; log:\n{self.process.log_text()}")
 
     def send(self, rgb: np.ndarray, camera: PinholeIntrinsics, index: int) -> float:
-        stamp = Time(sec=index, nanosec=0)
-        image = array_to_image(rgb, "rgb8")
-        image.header.frame_id, image.header.stamp = FRAME_ID, stamp
-        info = camera.to_camera_info(image.header)
-        self.info_pub.publish(info)
+        """Publish frame `index` (camera_info first); when the image went out."""
+        stamp = stamp_of(index)
+        self.info_pub.publish(camera_info_message(camera, FRAME_ID, stamp))
+        image = image_message(rgb, "rgb8", FRAME_ID, stamp)
         sent = time.perf_counter()
         self.image_pub.publish(image)
         return sent
 
+    def node_values(self) -> dict[str, str]:
+        """The node's last diagnostics key/values."""
+        return diagnostic_values(self.diagnostics.messages[-1])
+
     def close(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        self.process.wait(timeout=30)
-        self._log.close()
-        self.context.try_shutdown()
-        self._spinner.join(timeout=5)
+        try:
+            self.process.stop(timeout=30.0)
+        finally:
+            self.ros.close()
+
+
+def header_of(message: Image | PointCloud2) -> Header:
+    return message.header
+
+
+def arrival(recorder: Recorder[Header], index: int, since: float) -> float | None:
+    """When the output of frame `index` arrived (time.perf_counter()), or None if none has since
+    `since`: the warm-up pass sent the same indices, and its outputs must not count."""
+    for item in reversed(recorder.items):
+        if item.at < since:
+            return None
+        if index_of(item.message.stamp) == index:
+            return item.at
+    return None
 
 
 def bench_node_closed_loop(node: NodeUnderTest, frames, camera, count: int) -> dict:
@@ -208,19 +197,22 @@ def bench_node_closed_loop(node: NodeUnderTest, frames, camera, count: int) -> d
     while len(depth_latency) < count:
         sent = node.send(frames[index % len(frames)], camera, index)
         deadline = time.perf_counter() + 5.0
-        while index not in node.arrivals["points"] and time.perf_counter() < deadline:
+        while (cloud_at := arrival(node.points, index, sent)) is None:
+            if time.perf_counter() >= deadline:
+                break
             time.sleep(0.0005)
-        if index in node.arrivals["points"] and index in node.arrivals["depth"]:
-            depth_latency.append(node.arrivals["depth"][index] - sent)
-            cloud_latency.append(node.arrivals["points"][index] - sent)
+        depth_at = arrival(node.depth, index, sent)
+        if cloud_at is not None and depth_at is not None:
+            depth_latency.append(depth_at - sent)
+            cloud_latency.append(cloud_at - sent)
         index += 1
         if index > 2 * count + 10:
-            raise RuntimeError(f"most frames got no depth; node log:\n{node.log_path.read_text()}")
+            raise RuntimeError(f"most frames got no depth; node log:\n{node.process.log_text()}")
     elapsed = time.perf_counter() - started
     depth_p50, depth_p99 = percentiles_ms(depth_latency)
     cloud_p50, cloud_p99 = percentiles_ms(cloud_latency)
     time.sleep(1.5)  # the node's next diagnostics cover these frames
-    values = {kv.key: kv.value for kv in node.diagnostics[-1].status[0].values}
+    values = node.node_values()
     return {"fps": count / elapsed, "depth_p50_ms": depth_p50, "depth_p99_ms": depth_p99,
             "cloud_p50_ms": cloud_p50, "cloud_p99_ms": cloud_p99, "sent": index - 1,
             # measured inside the node on the same frames, at the same time (same CPU load)
@@ -238,8 +230,8 @@ def bench_node_open_loop(node: NodeUnderTest, frames, camera, rate_hz: float, se
         index += 1
         time.sleep(max(0.0, started + index / rate_hz - time.perf_counter()))
     time.sleep(2.0)
-    outputs = sum(1 for stamp in node.arrivals["depth"] if stamp >= first)
-    values = {kv.key: kv.value for kv in node.diagnostics[-1].status[0].values}
+    outputs = len({i for item in node.depth.items if (i := index_of(item.message.stamp)) >= first})
+    values = node.node_values()
     return {"camera_hz": rate_hz, "sent": index, "published": outputs, "fps": outputs / seconds,
             "dropped_total": int(values["frames_dropped"]),
             "node_inference_p50_ms": float(values["inference_latency_p50_ms"])}  # fmt: skip
@@ -267,14 +259,16 @@ def main() -> int:
         cloud = bench_cloud(estimator, frames[0], camera)
         del estimator  # the node gets the machine to itself
 
-        node = NodeUnderTest(model, args.providers, args.threads, workdir)
-        try:
-            node.wait_ready()
-            bench_node_closed_loop(node, frames, camera, 5)  # discovery, warm-up
-            closed = bench_node_closed_loop(node, frames, camera, args.frames)
-            opened = bench_node_open_loop(node, frames, camera, 1.5 * bare["fps"], args.seconds)
-        finally:
-            node.close()
+        with claim_domain_id() as domain_id, localhost_discovery():
+            node = NodeUnderTest(model, args.providers, args.threads, workdir / "node", domain_id)
+            try:
+                node.wait_ready()
+                bench_node_closed_loop(node, frames, camera, 5)  # discovery, warm-up
+                closed = bench_node_closed_loop(node, frames, camera, args.frames)
+                opened = bench_node_open_loop(node, frames, camera, 1.5 * bare["fps"],
+                                              args.seconds)  # fmt: skip
+            finally:
+                node.close()
 
     print(f"{'':34s} {'fps':>7s} {'p50 ms':>8s} {'p99 ms':>8s}")
     rows = [

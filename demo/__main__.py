@@ -19,9 +19,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from demo.stream import StreamResult
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_CONFIG = REPO / "config" / "train" / "synthetic.yaml"
@@ -78,7 +82,7 @@ def generate_data(paths: DemoPaths) -> None:
 
 
 def train(paths: DemoPaths, retrain: bool) -> Path:
-    from training import trainer
+    from training.__main__ import main as training_main
 
     checkpoint = paths.run / "last.pt"
     overrides = [f"data.root={paths.data}"]
@@ -92,9 +96,10 @@ def train(paths: DemoPaths, retrain: bool) -> Path:
         shutil.rmtree(previous, ignore_errors=True)
         paths.run.rename(previous)
         print(f"    the earlier run is kept in {previous}")
-    args = argparse.Namespace(config=str(TRAIN_CONFIG), resume=False, init_from=None,
-                              out_dir=str(paths.run), set=overrides)  # fmt: skip
-    code = trainer.main(args)
+    argv = ["train", "--config", str(TRAIN_CONFIG), "--out-dir", str(paths.run)]
+    for override in overrides:
+        argv += ["--set", override]
+    code = training_main(argv)  # exactly `python -m training train ...`
     if code != 0:
         raise StageError(f"stage 2 (train) failed: the trainer exited with {code}")
     return checkpoint
@@ -157,29 +162,35 @@ def held_out_frames(paths: DemoPaths) -> tuple[list[HeldOutFrame], object]:
     return frames, camera
 
 
-def run_node(paths: DemoPaths, executable: Path, frames: list[HeldOutFrame], camera: object):
+def run_node(
+    paths: DemoPaths, executable: Path, frames: list[HeldOutFrame], camera: object
+) -> StreamResult:
+    """Start the installed node on a ROS domain claimed for the demo (never one a test run
+    holds), stream the frames to it and stop it; return what it published."""
     from demo.colcon import install_environment
-    from demo.node_process import NodeProcess
+    from demo.node_process import NodeProcess, claim_domain_id, localhost_discovery
     from demo.ros_link import RosHarness
     from demo.stream import stream_frames
 
-    domain_id = 42
     params = {"model": str(paths.model.resolve()), "scale.mode": "ground_plane",
               "scale.camera_height": CAMERA_HEIGHT_M, "range.max": 1000.0,
               "providers": ["CPUExecutionProvider"], "cloud.rgb": True,
               "cloud.decimation": 1}  # fmt: skip
     install = paths.build / "install"
-    node = NodeProcess(domain_id, paths.output / "node", params, executable=[str(executable)],
-                       extra_env=install_environment(install))  # fmt: skip
-    ros = RosHarness(domain_id)
-    try:
-        ros.wait_for_node(timeout=60.0)
-        print(f"    monodepth_node is up (pid {node.pid}); streaming {len(frames)} held-out "
-              f"frames at {STREAM_RATE_HZ:g} Hz")  # fmt: skip
-        result = stream_frames(ros, [f.rgb for f in frames], camera, STREAM_RATE_HZ, FRAME_ID)
-    finally:
-        ros.close()
-        code = node.stop()
+    with claim_domain_id() as domain_id, localhost_discovery():
+        node = NodeProcess(domain_id, paths.output / "node", params,
+                           executable=[str(executable)],
+                           extra_env=install_environment(install))  # fmt: skip
+        ros = RosHarness(domain_id)
+        try:
+            ros.wait_for_node(timeout=60.0)
+            print(f"    monodepth_node is up (pid {node.pid}); streaming {len(frames)} held-out "
+                  f"frames at {STREAM_RATE_HZ:g} Hz")  # fmt: skip
+            result = stream_frames(ros, [f.rgb for f in frames], camera, STREAM_RATE_HZ,
+                                   FRAME_ID)  # fmt: skip
+        finally:
+            ros.close()
+            code = node.stop()
     if code != 0:
         raise StageError(f"stage 5: monodepth_node exited with {code}; log: {node.log_path}")
     print(f"    received {len(result.depth)}/{result.published} depth images, "

@@ -2,37 +2,91 @@
 
 The node gets its parameters from a YAML params file written here, its own ROS_DOMAIN_ID, and
 DDS discovery limited to this machine; its log (stdout + stderr) goes to a file the test reads.
+Domain ids are claimed with a file lock (`claim_domain_id`), so tests, the demo and the bench
+running at the same time on one machine never share one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import random
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-NODE_NAME = "monodepth_node"
+DOMAIN_IDS = range(20, 101)  # Fast DDS ports of domains above 101 collide with ephemeral ports
+DOMAIN_LOCK_DIR = Path(tempfile.gettempdir()) / "depth_ros_test_domains"
+DISCOVERY_VARIABLES = ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_LOCALHOST_ONLY")
+
+
+@contextlib.contextmanager
+def claim_domain_id(candidates: Sequence[int] = DOMAIN_IDS) -> Iterator[int]:
+    """A ROS_DOMAIN_ID held by the caller alone while the block runs (an exclusive flock per
+    id in the temp dir): concurrent test runs, demos and benches never talk to each other's
+    nodes."""
+    DOMAIN_LOCK_DIR.mkdir(exist_ok=True)
+    shuffled = list(candidates)
+    random.shuffle(shuffled)
+    for domain_id in shuffled:
+        lock = open(DOMAIN_LOCK_DIR / f"{domain_id}.lock", "w")  # noqa: SIM115 - held while used
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            continue
+        try:
+            yield domain_id
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            lock.close()
+        return
+    raise RuntimeError(f"all ROS domain ids {candidates} are taken by other runs")
+
+
+def limit_discovery_to_localhost(env: MutableMapping[str, str]) -> None:
+    """DDS discovery on this machine only, in `env` (a child's environment, or os.environ
+    before this process's rclpy.init, which reads it)."""
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    env.pop("ROS_LOCALHOST_ONLY", None)  # deprecated since Jazzy; the range above replaces it
+
+
+@contextlib.contextmanager
+def localhost_discovery() -> Iterator[None]:
+    """This process's rclpy contexts created in the block discover only on localhost, like the
+    node processes; os.environ is restored afterwards."""
+    saved = {name: os.environ.get(name) for name in DISCOVERY_VARIABLES}
+    limit_discovery_to_localhost(os.environ)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def ros_environment(domain_id: int) -> dict[str, str]:
-    """The environment of a ROS process in the test's private domain, talking only on
+    """The environment of a ROS process in the caller's private domain, talking only on
     localhost, logging unbuffered and without colour codes."""
     env = dict(os.environ)
     env.update(
         ROS_DOMAIN_ID=str(domain_id),
-        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
         RCUTILS_COLORIZED_OUTPUT="0",
         RCUTILS_LOGGING_BUFFERED_STREAM="0",
         PYTHONUNBUFFERED="1",
     )
-    env.pop("ROS_LOCALHOST_ONLY", None)  # deprecated since Jazzy; the range above replaces it
+    limit_discovery_to_localhost(env)
     return env
 
 

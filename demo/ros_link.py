@@ -1,6 +1,6 @@
-"""The test's side of the DDS link: publish camera messages, record the node's outputs, call its
-parameter services. Runs its own rclpy Context on the test's domain, spun in a background thread,
-so several tests in one pytest process never share ROS state.
+"""The client side of the DDS link (tests, demo, bench): publish camera messages, record the
+node's outputs, call its parameter services. Runs its own rclpy Context on the caller's domain,
+spun in a background thread, so several tests in one pytest process never share ROS state.
 """
 
 from __future__ import annotations
@@ -25,14 +25,23 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from depth_ros.camera import PinholeIntrinsics
 from depth_ros.image_codec import array_to_image
+from depth_ros.node import NODE_NAME
 
 MessageT = TypeVar("MessageT")
 RELIABLE = QoSProfile(depth=50)
+FIRST_STAMP_S = 1000  # stamp_of(index) has sec = FIRST_STAMP_S + index
+STAMP_NANOSEC = 7
 
 
 def stamp_of(index: int) -> Time:
-    """A distinct, recognisable stamp per frame index (seconds 1000 + index, nanosec 7)."""
-    return Time(sec=1000 + index, nanosec=7)
+    """A distinct, recognisable stamp per frame index (seconds 1000 + index, nanosec 7): the
+    node copies it to its outputs, so each output names the frame it was computed from."""
+    return Time(sec=FIRST_STAMP_S + index, nanosec=STAMP_NANOSEC)
+
+
+def index_of(stamp: Time) -> int:
+    """The frame index that `stamp_of` turned into `stamp` (its inverse)."""
+    return stamp.sec - FIRST_STAMP_S
 
 
 def image_message(pixels: np.ndarray, encoding: str, frame_id: str, stamp: Time) -> Image:
@@ -51,20 +60,31 @@ def camera_info_message(camera: PinholeIntrinsics, frame_id: str, stamp: Time) -
 
 @dataclass(frozen=True)
 class Received(Generic[MessageT]):
-    message: MessageT
-    at: float  # time.monotonic() when the test process received it
+    message: MessageT  # or what the recorder's `keep` made of it
+    at: float  # the recorder's clock (time.monotonic() unless told) when it was received
 
 
 class Recorder(Generic[MessageT]):
     """Every message of one topic, with its arrival time."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        keep: Callable[[Any], MessageT] | None = None,
+    ) -> None:
+        """`clock` stamps arrivals (a benchmark wants the clock it times publishing with);
+        `keep` reduces each message to what is worth holding (a long benchmark keeps headers,
+        not megabytes of point clouds)."""
         self._items: list[Received[MessageT]] = []
         self._lock = threading.Lock()
+        self._clock = clock
+        self._keep = keep
 
-    def __call__(self, message: MessageT) -> None:
+    def __call__(self, message: Any) -> None:
+        at = self._clock()
+        kept = message if self._keep is None else self._keep(message)
         with self._lock:
-            self._items.append(Received(message, time.monotonic()))
+            self._items.append(Received(kept, at))
 
     @property
     def items(self) -> list[Received[MessageT]]:
@@ -74,26 +94,6 @@ class Recorder(Generic[MessageT]):
     @property
     def messages(self) -> list[MessageT]:
         return [item.message for item in self.items]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-    def wait_for(self, count: int, timeout: float) -> list[MessageT]:
-        """At least `count` messages, or AssertionError after `timeout` seconds."""
-        wait_until(lambda: len(self.items) >= count, timeout, f"{count} messages")
-        return self.messages
-
-    def wait_for_match(self, predicate: Callable[[MessageT], bool], timeout: float) -> MessageT:
-        """The first message (recorded so far or later) for which `predicate` holds."""
-        found: list[MessageT] = []
-
-        def matched() -> bool:
-            found[:] = [m for m in self.messages if predicate(m)]
-            return bool(found)
-
-        wait_until(matched, timeout, "a matching message")
-        return found[0]
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> bool:
@@ -116,7 +116,6 @@ class RosHarness:
     """A test node on its own context and domain; close() tears everything down."""
 
     def __init__(self, domain_id: int) -> None:
-        self.domain_id = domain_id
         self.context = Context()
         rclpy.init(context=self.context, domain_id=domain_id)
         self.node = rclpy.create_node("depth_ros_test_client", context=self.context)
@@ -145,12 +144,21 @@ class RosHarness:
     def publisher(self, message_type: type, topic: str, qos: QoSProfile = qos_profile_sensor_data):
         return self.node.create_publisher(message_type, topic, qos)
 
-    def record(self, message_type: type[MessageT], topic: str, qos: QoSProfile = RELIABLE):
-        recorder: Recorder[MessageT] = Recorder()
+    def record(
+        self,
+        message_type: type,
+        topic: str,
+        qos: QoSProfile = RELIABLE,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        keep: Callable[[Any], Any] | None = None,
+    ) -> Recorder:
+        """Record `topic` from now on; `clock` and `keep` as in `Recorder`."""
+        recorder: Recorder = Recorder(clock, keep)
         self.node.create_subscription(message_type, topic, recorder, qos)
         return recorder
 
-    def wait_for_node(self, node_name: str = "monodepth_node", timeout: float = 30.0) -> None:
+    def wait_for_node(self, node_name: str = NODE_NAME, timeout: float = 30.0) -> None:
         """Until the node is discovered and serves its parameters (it is fully constructed)."""
         client = self.node.create_client(GetParameters, f"/{node_name}/get_parameters")
         try:
@@ -187,7 +195,7 @@ class RosHarness:
             self.node.destroy_client(client)
 
     def set_parameters(
-        self, values: Mapping[str, Any], node_name: str = "monodepth_node", timeout: float = 30.0
+        self, values: Mapping[str, Any], node_name: str = NODE_NAME, timeout: float = 30.0
     ) -> list[SetParametersResult]:
         """One set_parameters service call (each parameter gets its own result)."""
         request = SetParameters.Request()
@@ -197,7 +205,7 @@ class RosHarness:
         )
 
     def get_parameters(
-        self, names: list[str], node_name: str = "monodepth_node", timeout: float = 10.0
+        self, names: list[str], node_name: str = NODE_NAME, timeout: float = 10.0
     ) -> dict[str, Any]:
         request = GetParameters.Request(names=names)
         reply = self._call(GetParameters, f"/{node_name}/get_parameters", request, timeout)

@@ -19,13 +19,12 @@ from demo.ros_link import (
     camera_info_message,
     diagnostic_values,
     image_message,
+    index_of,
     stamp_of,
 )
 from depth_ros.camera import PinholeIntrinsics
 from depth_ros.image_codec import image_to_array
 from depth_ros.pointcloud import pointcloud2_to_array
-
-FIRST_STAMP_S = 1000  # stamp_of(index) has sec = 1000 + index
 
 
 @dataclass
@@ -35,13 +34,22 @@ class StreamResult:
     depth: dict[int, np.ndarray]  # frame index -> h x w float32 metres (NaN unknown)
     latencies_s: list[float]  # publish -> receive, per depth image received
     published: int
+    publish_span_s: float  # first image published to the last one
     duration_s: float  # first publish to last depth received
     cloud: np.ndarray | None  # the last organized cloud, h x w x 3 metres (optical frame)
     diagnostics: dict[str, str]  # the node's last diagnostics key/values
 
     @property
     def output_fps(self) -> float:
+        """Depth images received per second, from the first publish to the last depth."""
         return len(self.depth) / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def publish_rate_hz(self) -> float:
+        """The rate frames really went out at (sleep overshoot makes it lower than asked)."""
+        if self.published < 2 or self.publish_span_s <= 0:
+            return 0.0
+        return (self.published - 1) / self.publish_span_s
 
 
 def stream_frames(
@@ -79,7 +87,7 @@ def stream_frames(
     latencies: list[float] = []
     last_arrival = start
     for item in depth_rec.items:
-        index = item.message.header.stamp.sec - FIRST_STAMP_S
+        index = index_of(item.message.header.stamp)
         if index in sent_at and index not in depth:
             depth[index] = np.array(image_to_array(item.message), np.float32)
             latencies.append(item.at - sent_at[index])
@@ -90,6 +98,7 @@ def stream_frames(
         depth=depth,
         latencies_s=latencies,
         published=len(frames),
+        publish_span_s=max(sent_at.values(), default=start) - min(sent_at.values(), default=start),
         duration_s=last_arrival - start,
         cloud=pointcloud2_to_array(clouds[-1]) if clouds else None,
         diagnostics=diagnostic_values(diagnostics[-1]) if diagnostics else {},

@@ -2,14 +2,12 @@
 in its own process, and a colcon build of the package (once per session, in a temp dir).
 
 Every test here talks real DDS (Fast DDS, discovery limited to localhost). Domains are claimed
-with a file lock in the temp dir, so concurrent pytest runs on one machine never share one.
+with a file lock in the temp dir (demo.node_process.claim_domain_id, which the demo and the bench
+use too), so concurrent pytest runs on one machine never share one.
 """
 
 from __future__ import annotations
 
-import fcntl
-import random
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,45 +15,26 @@ from typing import Any
 import pytest
 
 from demo.colcon import colcon_build
-from demo.node_process import NodeProcess
+from demo.node_process import NodeProcess, claim_domain_id, localhost_discovery
 from demo.ros_link import RosHarness
-
-DOMAIN_IDS = range(20, 101)  # Fast DDS ports of domains above 101 collide with ephemeral ports
 
 
 @pytest.fixture
 def ros_domain_id() -> Iterator[int]:
     """A ROS_DOMAIN_ID held by this test alone (an exclusive flock per id)."""
-    lock_dir = Path(tempfile.gettempdir()) / "depth_ros_test_domains"
-    lock_dir.mkdir(exist_ok=True)
-    candidates = list(DOMAIN_IDS)
-    random.shuffle(candidates)
-    for domain_id in candidates:
-        lock = open(lock_dir / f"{domain_id}.lock", "w")  # noqa: SIM115 - held for the test
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.close()
-            continue
-        try:
-            yield domain_id
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-            lock.close()
-        return
-    raise RuntimeError(f"all ROS domain ids {DOMAIN_IDS} are taken by other test runs")
+    with claim_domain_id() as domain_id:
+        yield domain_id
 
 
 @pytest.fixture
-def ros(ros_domain_id: int, monkeypatch: pytest.MonkeyPatch) -> Iterator[RosHarness]:
+def ros(ros_domain_id: int) -> Iterator[RosHarness]:
     """The test's publishers, recorders and parameter clients on the test's domain."""
-    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    monkeypatch.delenv("ROS_LOCALHOST_ONLY", raising=False)
-    harness = RosHarness(ros_domain_id)
-    try:
-        yield harness
-    finally:
-        harness.close()
+    with localhost_discovery():
+        harness = RosHarness(ros_domain_id)
+        try:
+            yield harness
+        finally:
+            harness.close()
 
 
 @pytest.fixture

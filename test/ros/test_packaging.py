@@ -26,7 +26,13 @@ import pytest
 import yaml
 from sensor_msgs.msg import Image
 
-from demo.colcon import install_environment, package_prefix, site_packages
+from demo.colcon import (
+    PACKAGE,
+    install_environment,
+    installed_executable,
+    package_prefix,
+    site_packages,
+)
 from demo.node_process import ros_environment
 from demo.ros_link import RosHarness, image_message, send_until_received, stamp_of
 from test.ros.scene import FRAME_ID, node_parameters, plane_contract, random_rgb
@@ -34,7 +40,6 @@ from test.runtime.onnx_models import constant_depth_model
 
 pytestmark = pytest.mark.ros
 
-PACKAGE = "depth_ros"
 LAUNCH_ARGUMENTS = {
     "model", "image", "camera_info", "params_file", "namespace", "use_sim_time", "rviz",
     "fixed_frame",
@@ -54,6 +59,7 @@ def test_install_tree_holds_what_ros2_run_and_launch_need(colcon_install: Path) 
         site_packages(prefix) / PACKAGE / "node.py",
     ):
         assert path.is_file(), f"{path} missing from the colcon install tree"
+    # spelled out rather than installed_executable(): this checks the layout that helper assumes
     executable = prefix / "lib" / PACKAGE / "monodepth_node"
     assert executable.is_file() and os.access(executable, os.X_OK)
     manifest = ElementTree.parse(share / "package.xml").getroot()
@@ -123,7 +129,7 @@ def test_launch_file_arguments_and_what_it_starts_exist_in_the_install_tree(
     depth_node = nodes["monodepth_node"]
     package = depth_node.keywords[[k.arg for k in depth_node.keywords].index("package")].value
     assert isinstance(package, ast.Name) and package.id == "PACKAGE"  # PACKAGE = "depth_ros"
-    assert (prefix / "lib" / PACKAGE / "monodepth_node").is_file()
+    assert installed_executable(colcon_install).is_file()
     remapped = [
         literal(pair.elts[0]) for pair in keyword(depth_node, "remappings").elts  # type: ignore[union-attr]
     ]
@@ -174,7 +180,7 @@ def test_installed_executable_runs_the_node_with_the_installed_config(
     model = constant_depth_model(tmp_path / "two.onnx", 2.0, plane_contract())
     node = start_node(
         node_parameters(model),
-        executable=[str(prefix / "lib" / PACKAGE / "monodepth_node")],
+        executable=[str(installed_executable(colcon_install))],
         extra_params_files=[prefix / "share" / PACKAGE / "config" / "monodepth.yaml"],
         extra_env=env,
     )

@@ -217,8 +217,26 @@ def test_graph_must_match_the_contract(tmp_path: Path, kwargs: dict, match: str)
         DepthEstimator(path, CPU)
 
 
-def test_warmup_runs(tmp_path: Path) -> None:
-    DepthEstimator(constant_depth_model(tmp_path / "m.onnx"), CPU).warmup()
+def test_warmup_runs_one_black_frame_at_model_size_through_predict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The node warms up before its first camera frame, so the lazy work (TensorRT engines,
+    cuDNN search) must happen in warmup(): one full predict at the model's own input size."""
+    estimator = DepthEstimator(channel_model(tmp_path / "red.onnx", 0), CPU)
+    calls: list[tuple[np.ndarray, np.ndarray]] = []
+    predict = estimator.predict
+
+    def recorded(frame: np.ndarray) -> np.ndarray:
+        depth = predict(frame)
+        calls.append((frame, depth))
+        return depth
+
+    monkeypatch.setattr(estimator, "predict", recorded)
+    estimator.warmup()
+    ((frame, depth),) = calls
+    assert frame.shape == (32, 64, 3) and frame.dtype == np.uint8 and not frame.any()
+    assert depth.shape == (32, 64) and depth.dtype == np.float32
+    np.testing.assert_allclose(depth, red_answer(frame[..., 0]), rtol=1e-6)  # 1.0 everywhere
 
 
 RUNTIME_MODULES = ("image_codec", "camera", "inference", "scale", "pointcloud", "colorize")

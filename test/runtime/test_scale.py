@@ -159,13 +159,12 @@ def test_bad_ground_config() -> None:
         GroundPlaneConfig(min_factor=5.0, max_factor=2.0)
 
 
-def test_generated_outdoor_frames(tmp_path: Path) -> None:
-    """Frames of training.datasets.synthetic.generate_outdoor (camera 1.65 m above the road):
-    ground-truth depth divided by an unknown scale gives that scale back within 5%."""
-    synthetic = pytest.importorskip("training.datasets.synthetic")
-    synthetic.generate_outdoor(tmp_path, sequences=2, frames=5)
-    frames = sorted(tmp_path.glob("*/*_sync/depth_gt/*.npy"))
-    assert len(frames) == 10
+def test_generated_outdoor_frames(outdoor_root: Path) -> None:
+    """Frames of training.datasets.synthetic.generate_outdoor (camera 1.65 m above the road;
+    the session's `outdoor_root`): ground-truth depth divided by an unknown scale gives that
+    scale back within 5%."""
+    frames = sorted(outdoor_root.glob("*/*_sync/depth_gt/*.npy"))
+    assert len(frames) == 48  # 2 drives x 24 frames
     true_factor = 7.3
     for path in frames:
         depth_m = np.load(path).astype(np.float32)

@@ -7,6 +7,18 @@ from collections.abc import Iterator
 import pytest
 import torch
 
+TORCH_THREADS = 2  # the tests share a 2-core machine; more threads only spin against each other
+
+
+@pytest.fixture(scope="session", autouse=True)
+def two_torch_threads() -> Iterator[None]:
+    """Every training test on TORCH_THREADS torch threads, set once here rather than as a side
+    effect of whichever test module happens to be imported first."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(TORCH_THREADS)
+    yield
+    torch.set_num_threads(previous)
+
 
 @pytest.fixture
 def one_torch_thread() -> Iterator[None]:

@@ -18,8 +18,6 @@ from training.geometry import (
 )
 from training.losses import photometric_error
 
-torch.set_num_threads(2)
-
 HEIGHT, WIDTH = 64, 192
 FX, FY, CX, CY = 110.0, 120.0, 95.5, 31.5
 

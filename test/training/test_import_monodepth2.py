@@ -14,7 +14,6 @@ from training.import_monodepth2 import WeightsImportError, import_monodepth2, ma
 from training.task import build_task
 
 HEIGHT, WIDTH = 64, 96
-torch.set_num_threads(2)
 
 # The published decoder list: decoder.<k> for upconv(i, j) is k = 2 (4 - i) + j; in our decoder
 # level i is levels.<4 - i>, its block j = 0 `upconv`, j = 1 `fuse`; heads are decoder.<10 + s>.

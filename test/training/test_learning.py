@@ -9,13 +9,12 @@ frames.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
 
-from training import trainer
+from training.__main__ import main as training_main
 
 REPO = Path(__file__).resolve().parents[2]
 SYNTHETIC = str(REPO / "config" / "train" / "synthetic.yaml")
@@ -37,12 +36,10 @@ def test_short_quick_config_run_beats_the_untrained_network(outdoor_root: Path,
         f"data.val_split={held_out}", "data.num_workers=0", "optim.epochs=6",
         "optim.scheduler_step=5", "run.device=cpu", "run.log_every=10",
     ]
-    argv = ["--config", SYNTHETIC, "--out-dir", str(out)]
+    argv = ["train", "--config", SYNTHETIC, "--out-dir", str(out)]
     for item in sets:
         argv += ["--set", item]
-    parser = argparse.ArgumentParser()
-    trainer.add_arguments(parser)
-    assert trainer.main(parser.parse_args(argv)) == 0
+    assert training_main(argv) == 0
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == STEPS

@@ -15,8 +15,6 @@ from training.losses import (
     ssim_dissimilarity,
 )
 
-torch.set_num_threads(2)
-
 
 def smooth_texture(seed: int, height: int = 32, width: int = 48) -> torch.Tensor:
     """1 x 3 x H x W deterministic smooth random image in [0, 1]."""

@@ -11,8 +11,6 @@ from training.config import TrainConfig
 from training.monodepth2 import Monodepth2Task
 from training.task import StepOutput
 
-torch.set_num_threads(2)
-
 HEIGHT, WIDTH = 64, 192
 MARGIN = 8  # the frames are crops of a wider texture, so shifted crops have no border
 STEREO_SHIFT = 6  # pixels the other camera sees the scene shifted by

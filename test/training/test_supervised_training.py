@@ -23,7 +23,6 @@ from training.export import export_onnx, read_contract
 from training.supervised import MetricDepthModel, SupervisedTask, depth_errors
 from training.trainer import Trainer
 
-torch.set_num_threads(2)
 HEIGHT, WIDTH = 64, 96
 ARCHITECTURES = ("unet", "fpn", "resnet_baseline", "multiscale")
 
