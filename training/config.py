@@ -24,6 +24,7 @@ class ConfigError(ValueError):
 # module imports no torch.
 SUPERVISED_ARCHITECTURES = ("unet", "fpn", "resnet_baseline", "multiscale")
 ARCHITECTURES = ("monodepth2", *SUPERVISED_ARCHITECTURES)
+POSE_SOURCES = ("network", "odometry", "odometry_refined")
 
 
 @dataclass
@@ -39,6 +40,7 @@ class DataConfig:
     image_ext: str = ".png"  # KITTI: .png (raw) or .jpg (converted); NYU uses .jpg
     intrinsics_file: str = ""  # folder dataset: YAML with fx, fy, cx, cy, width, height
     depth_scale: float = 1000.0  # rgbd_folder/nyu depth pngs: stored value per metre
+    odometry: bool = False  # samples carry odom_T / odom_valid (robot odometry, metres)
     augment: bool = True  # colour jitter + flip for Monodepth2; seed-003 set for supervised
     # Supervised models (added by the seed-003 work): per-channel RGB mean / std of the training
     # images in [0, 1] that the depth model normalises its input with. Empty: computed from the
@@ -56,6 +58,11 @@ class ModelConfig:
     pretrained_path: str = ""  # ImageNet state dict file; empty: the local torch hub cache
     pose_num_layers: int = 18  # ResNet depth of the separate pose encoder
     scales: list[int] = field(default_factory=lambda: [0, 1, 2, 3])  # decoder output scales
+    # Where the target -> source motion of temporal frames comes from: `network` (the pose
+    # network, the paper), `odometry` (the recorded motion moved into the camera frame; the pose
+    # network fills odometry gaps) or `odometry_refined` (the pose network predicts a small
+    # correction on top of the odometry). Odometry modes need data.odometry: true.
+    pose_source: str = "network"
     min_depth: float = 0.1  # metres (or relative units) that disparity 1 maps to
     max_depth: float = 100.0  # depth that disparity 0 maps to
     freeze_encoder: bool = False  # supervised models: keep the ImageNet encoder fixed
@@ -70,6 +77,10 @@ class LossConfig:
     automask: bool = True  # drop pixels whose un-warped error beats the warped one
     automask_tiebreak: bool = True  # tiny noise on the identity error breaks exact ties
     min_reprojection: bool = True  # per-pixel minimum over sources (False: average)
+    # Weak velocity supervision (PackNet-SfM): the pose network's travelled distance should match
+    # the odometry's. Any weight > 0 makes the model metric (units = metres); PackNet uses 0.05.
+    velocity_weight: float = 0.0
+    velocity_huber_delta: float = 0.05  # metres: odometry noise below this is penalised softly
     supervised_loss: str = "smooth_l1"  # supervised models: l1 | l2 | smooth_l1
     smooth_l1_beta: float = 2.0  # metres; the seed chose the dataset's mean depth
 
@@ -128,6 +139,14 @@ class TrainConfig:
                  and len(set(m.scales)) == len(m.scales), "model.scales", m.scales,
                  "distinct scales within 0..3 including 0 (the output scale)")
         _require(0.0 <= lo.ssim_weight <= 1.0, "loss.ssim_weight", lo.ssim_weight, "within [0, 1]")
+        _require(m.pose_source in POSE_SOURCES, "model.pose_source", m.pose_source,
+                 f"one of {POSE_SOURCES}")
+        _require(lo.velocity_weight >= 0.0, "loss.velocity_weight", lo.velocity_weight, ">= 0")
+        _require(lo.velocity_huber_delta > 0.0, "loss.velocity_huber_delta",
+                 lo.velocity_huber_delta, "> 0 metres")
+        uses_odometry = lo.velocity_weight > 0.0 or m.pose_source != "network"
+        _require(d.odometry or not uses_odometry, "data.odometry", d.odometry,
+                 "true when loss.velocity_weight > 0 or model.pose_source uses odometry")
         _require(lo.supervised_loss in ("l1", "l2", "smooth_l1"), "loss.supervised_loss",
                  lo.supervised_loss, "l1, l2 or smooth_l1")
         _require(o.learning_rate > 0, "optim.learning_rate", o.learning_rate, "> 0")

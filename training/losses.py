@@ -1,6 +1,8 @@
 """Monodepth2's self-supervised objective: photometric error, per-pixel minimum, auto-masking
 and edge-aware smoothness (Godard et al., "Digging Into Self-Supervised Monocular Depth
-Estimation", ICCV 2019).
+Estimation", ICCV 2019), plus the weak velocity supervision of PackNet-SfM (Guizilini et al.,
+"3D Packing for Self-Supervised Monocular Depth Estimation", CVPR 2020) that anchors the scale to
+the robot's odometry.
 
 Images are N x 3 x H x W RGB in [0, 1]; per-pixel errors are N x 1 x H x W.
 """
@@ -108,3 +110,26 @@ def edge_aware_smoothness(disp: torch.Tensor, image: torch.Tensor) -> torch.Tens
     grad_disp_x = grad_disp_x * torch.exp(-grad_image_x)
     grad_disp_y = grad_disp_y * torch.exp(-grad_image_y)
     return grad_disp_x.mean() + grad_disp_y.mean()
+
+
+def velocity_loss(
+    predicted_translation: torch.Tensor,
+    odometry_translation: torch.Tensor,
+    valid: torch.Tensor,
+    huber_delta: float,
+) -> torch.Tensor:
+    """Scalar Huber penalty on | ||t_pred|| - ||t_odom|| | over the pairs odometry covers.
+
+    predicted_translation, odometry_translation: N x 3 camera translations between two frames,
+    odometry in metres (so the network's units become metres); valid: N, 1 where odometry
+    covers both stamps. Only the travelled distance is supervised, never the direction: wheel
+    odometry is good at distance and poor at heading. The Huber penalty is quadratic within
+    `huber_delta` metres (sensor noise) and linear beyond (wheel slip), so one bad reading cannot
+    dominate. Pairs in odometry gaps contribute nothing; with none valid the term is 0.
+    """
+    residual = (torch.linalg.vector_norm(predicted_translation, dim=-1)
+                - torch.linalg.vector_norm(odometry_translation, dim=-1))
+    penalty = F.huber_loss(residual, torch.zeros_like(residual), reduction="none",
+                           delta=huber_delta)
+    weights = valid.to(penalty.dtype)
+    return (penalty * weights).sum() / weights.sum().clamp_min(1.0)

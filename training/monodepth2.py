@@ -1,11 +1,13 @@
 """Monodepth2 as a training task: depth and pose networks plus the self-supervised objective.
 
 One step: predict disparities of the target frame (offset 0) at every scale; get the transform
-target -> source for every source view (pose network for temporal neighbours, the known
-`stereo_T` for the other camera); upsample each scale's disparity to the input size, warp each
-source into the target with it and score the reconstructions with the per-pixel minimum
+target -> source for every source view (pose network or robot odometry for temporal neighbours,
+the known `stereo_T` for the other camera); upsample each scale's disparity to the input size,
+warp each source into the target with it and score the reconstructions with the per-pixel minimum
 photometric error (auto-masked), plus edge-aware smoothness. Modes follow from the config:
-monocular (frame_offsets [0, -1, 1]), stereo ([0] + use_stereo) or both.
+monocular (frame_offsets [0, -1, 1]), stereo ([0] + use_stereo) or both. With odometry
+(data.odometry), a weak velocity term ties the pose network's travelled distance to the robot's, or
+the odometry motion replaces (or seeds) the pose network: either way depth comes out in metres.
 """
 
 from __future__ import annotations
@@ -24,7 +26,12 @@ from training.geometry import (
     sample_at,
     transformation_from_parameters,
 )
-from training.losses import edge_aware_smoothness, photometric_error, reprojection_loss
+from training.losses import (
+    edge_aware_smoothness,
+    photometric_error,
+    reprojection_loss,
+    velocity_loss,
+)
 from training.models import DepthNet, DepthPredictor, PoseNet
 from training.task import StepOutput
 
@@ -42,9 +49,11 @@ class Monodepth2Task(nn.Module):
 
     Batch keys (see the dataset batch format): frames / frames_aug (N x F x 3 x H x W, order of
     cfg.data.frame_offsets, target first), K (N x 4 x 4 pixel intrinsics at H x W) and, with
-    stereo, stereo / stereo_aug / stereo_T. Logged scalars: `photometric` (reprojection loss)
-    and `smoothness` (weighted), each averaged over scales, so loss = photometric + smoothness;
-    `automask_fraction` is the share of pixels the auto-mask keeps.
+    stereo, stereo / stereo_aug / stereo_T; with odometry, odom_T (N x S x 4 x 4, target ->
+    source camera in metres, S temporal offsets in config order) and odom_valid (N x S). Logged
+    scalars: `photometric` (reprojection loss) and `smoothness` (weighted), each averaged over
+    scales, and `velocity` (weighted; 0 without odometry), so loss = photometric + smoothness +
+    velocity; `automask_fraction` is the share of pixels the auto-mask keeps.
     """
 
     def __init__(self, cfg: TrainConfig) -> None:
@@ -60,6 +69,9 @@ class Monodepth2Task(nn.Module):
         self.automask = loss.automask
         self.automask_tiebreak = loss.automask_tiebreak
         self.min_reprojection = loss.min_reprojection
+        self.pose_source = model.pose_source
+        self.velocity_weight = loss.velocity_weight
+        self.velocity_huber_delta = loss.velocity_huber_delta
         if not self.temporal_offsets and not self.use_stereo:
             raise ValueError(
                 f"data.frame_offsets={list(self.frame_offsets)} without data.use_stereo leaves "
@@ -92,17 +104,30 @@ class Monodepth2Task(nn.Module):
         with torch.autocast(device_type=frames.device.type, enabled=False):
             sources = self._source_views(batch, motions)
             disps = {s: d.float() for s, d in disps.items()}
-            return self._objective(frames[:, 0].float(), disps, sources, batch["K"].float())
+            output = self._objective(frames[:, 0].float(), disps, sources, batch["K"].float())
+            velocity = self._velocity_term(batch, motions)
+        output.loss = output.loss + velocity
+        output.scalars["velocity"] = velocity.detach()
+        return output
+
+    @property
+    def uses_odometry(self) -> bool:
+        return bool(self.temporal_offsets) and (
+            self.velocity_weight > 0.0 or self.pose_source != "network"
+        )
 
     def _check_batch(self, batch: dict[str, torch.Tensor]) -> None:
         """Fail before any network runs, naming what the config expected."""
         required = ["frames", "frames_aug", "K"]
         if self.use_stereo:
             required += ["stereo", "stereo_T"]
+        if self.uses_odometry:
+            required += ["odom_T", "odom_valid"]
         missing = [key for key in required if key not in batch]
         if missing:
             raise KeyError(
-                f"batch lacks {missing} (data.use_stereo={self.use_stereo}); it has {sorted(batch)}"
+                f"batch lacks {missing} (data.use_stereo={self.use_stereo}, odometry needed: "
+                f"{self.uses_odometry}); it has {sorted(batch)}"
             )
         frames, frames_aug = batch["frames"], batch["frames_aug"]
         expected = len(self.frame_offsets)
@@ -134,17 +159,47 @@ class Monodepth2Task(nn.Module):
         motions: dict[int, tuple[torch.Tensor, torch.Tensor]],
     ) -> list[SourceView]:
         views = []
-        for index, offset in enumerate(self.frame_offsets):
-            if offset == 0:
-                continue
+        for source, offset in enumerate(self.temporal_offsets):
             axisangle, translation = motions[offset]
             transform = transformation_from_parameters(
                 axisangle.float(), translation.float(), invert=offset < 0
             )
+            if self.pose_source != "network":
+                transform = self._with_odometry(transform, batch, source)
+            index = self.frame_offsets.index(offset)
             views.append(SourceView(batch["frames"][:, index].float(), transform))
         if self.use_stereo:
             views.append(SourceView(batch["stereo"].float(), batch["stereo_T"].float()))
         return views
+
+    def _with_odometry(
+        self, network: torch.Tensor, batch: dict[str, torch.Tensor], source: int
+    ) -> torch.Tensor:
+        """The target -> source transform from odometry where it is valid, else the network's.
+
+        `odometry` uses the recorded motion as it is; `odometry_refined` composes the network's
+        (near-identity at the start) correction after it.
+        """
+        odometry = batch["odom_T"][:, source].float()
+        if self.pose_source == "odometry_refined":
+            odometry = network @ odometry
+        valid = batch["odom_valid"][:, source].float().view(-1, 1, 1) > 0.5
+        return torch.where(valid, odometry, network)
+
+    def _velocity_term(
+        self,
+        batch: dict[str, torch.Tensor],
+        motions: dict[int, tuple[torch.Tensor, torch.Tensor]],
+    ) -> torch.Tensor:
+        """Weighted velocity supervision averaged over temporal sources (0 when off)."""
+        if self.velocity_weight == 0.0 or not self.temporal_offsets:
+            return batch["frames"].new_zeros(())
+        terms = [
+            velocity_loss(motions[offset][1].float(), batch["odom_T"][:, source, :3, 3].float(),
+                          batch["odom_valid"][:, source], self.velocity_huber_delta)
+            for source, offset in enumerate(self.temporal_offsets)
+        ]
+        return self.velocity_weight * torch.stack(terms).mean()
 
     def _objective(
         self,

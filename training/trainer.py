@@ -60,6 +60,7 @@ from training.checkpoint import (
 )
 from training.config import ConfigError, TrainConfig, config_to_dict, load_config, save_config
 from training.datasets import DatasetError, build_dataset, find_split
+from training.depth_prior import median_depth_prior
 from training.device import Runtime, preserved_rng, seed_everything, setup_runtime, teardown_runtime
 from training.evaluate import Scaling, protocol_for, score_image
 from training.task import StepOutput, build_task
@@ -67,6 +68,8 @@ from training.task import StepOutput, build_task
 log = logging.getLogger(__name__)
 
 EXIT_NON_FINITE = 1
+# Validation scores averaged over images with ground truth (the rest average over all images).
+DEPTH_SCORES = ("abs_rel", "a1", "abs_rel_unscaled", "scale_ratio", "depth_images")
 EXIT_CONFIG = 2
 
 
@@ -188,6 +191,7 @@ class Trainer:
                 save_config(self.cfg, self.out_dir / "config.yaml")
             if self.step == 0 and "initial" not in self.history:
                 self._validate_into("initial")
+                self._score_prior()
             while self.epoch < self.cfg.optim.epochs and not self._max_steps_reached():
                 stopped = self._run_epoch(meter)
                 if stopped:
@@ -257,6 +261,29 @@ class Trainer:
         self.history[label] = self.validate()
         self._log_scalars("val" if label == "final" else f"val_{label}", self.history[label])
 
+    def _score_prior(self) -> None:
+        """history["prior"]: the training frames' median depth map scored on the validation
+        frames like the network (needs ground truth in both splits)."""
+        if self.val_loader is None:
+            return
+        prior = median_depth_prior(self.batches.sampler.dataset)
+        if prior is None:
+            return
+        totals: dict[str, float] = {"abs_rel": 0.0, "a1": 0.0, "depth_images": 0.0}
+        for batch in self.val_loader:
+            if "depth_gt" not in batch:
+                continue
+            gt = batch["depth_gt"]
+            prediction = torch.from_numpy(prior).expand(len(gt), 1, *prior.shape)
+            for name, value in self._depth_errors(prediction, gt):
+                if name in totals:
+                    _accumulate(totals, name, value)
+        totals = self.rt.sum_over_ranks(totals)
+        images = totals.pop("depth_images")
+        if images:
+            self.history["prior"] = {name: value / images for name, value in totals.items()}
+            self._log_scalars("val_prior", self.history["prior"])
+
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         """Mean loss terms on data.val_split and, where the data has depth_gt, the
@@ -276,7 +303,7 @@ class Trainer:
                     _accumulate(totals, name, float(value) * count)
                 _accumulate(totals, "images", count)
                 if "depth_gt" in batch:
-                    for name in ("abs_rel", "a1", "depth_images"):
+                    for name in DEPTH_SCORES:
                         _accumulate(totals, name, 0.0)  # same keys on every rank
                     with self.rt.autocast():
                         depth = self.task.depth_model()(batch["frames"][:, 0])
@@ -288,22 +315,28 @@ class Trainer:
         depth_images = totals.pop("depth_images", 0.0)
         result = {}
         for name, value in totals.items():
-            divisor = depth_images if name in ("abs_rel", "a1") else images
+            divisor = depth_images if name in DEPTH_SCORES else images
             result[name] = value / max(divisor, 1.0)
         return result
 
     def _depth_errors(self, depth: torch.Tensor, gt: torch.Tensor) -> Iterator[tuple[str, float]]:
         """Per-image errors under the dataset's benchmark protocol (depth caps in metres and
-        crop, as `python -m training evaluate`), always median-scaled."""
-        protocol, median = protocol_for(self.cfg.data.dataset), Scaling("median")
+        crop, as `python -m training evaluate`): median-scaled AbsRel and δ1, AbsRel of the
+        depth as it is (model units taken as metres, meaningful for metric models) and the
+        median-scaling ratio (1.0 for a perfectly metric model)."""
+        protocol = protocol_for(self.cfg.data.dataset)
+        median, unscaled = Scaling("median"), Scaling("none")
         for pred_image, gt_image in zip(depth[:, 0].cpu().numpy(), gt[:, 0].cpu().numpy(),
                                         strict=True):
             score = score_image(pred_image, gt_image, protocol, median)
             if score is None:
                 continue
-            metrics = score.metrics
-            yield "abs_rel", metrics["abs_rel"]
-            yield "a1", metrics["a1"]
+            as_is = score_image(pred_image, gt_image, protocol, unscaled)
+            assert as_is is not None  # same valid pixels as the median-scaled score
+            yield "abs_rel", score.metrics["abs_rel"]
+            yield "a1", score.metrics["a1"]
+            yield "abs_rel_unscaled", as_is.metrics["abs_rel"]
+            yield "scale_ratio", score.scale
             yield "depth_images", 1.0
 
     # ------------------------------------------------------------------------ checkpoints
@@ -462,6 +495,7 @@ class Trainer:
             "final_losses": meter.last_logged or meter.window_means(),
             "val_initial": self.history.get("initial"),
             "val_final": self.history.get("final"),
+            "val_prior": self.history.get("prior"),
             "checkpoint": str(self.last_path),
             "exit_code": exit_code,
         }
@@ -604,10 +638,15 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"{summary['images_per_s']:.1f} images/s",
         f"final losses: {losses or 'n/a'}",
     ]
-    for label, key in (("untrained", "val_initial"), ("trained", "val_final")):
+    for label, key in (("untrained", "val_initial"), ("median-depth prior", "val_prior"),
+                       ("trained", "val_final")):
         val = summary.get(key)
         if val and "abs_rel" in val:
             lines.append(f"val median-scaled AbsRel ({label}): {val['abs_rel']:.4f}")
+    final = summary.get("val_final") or {}
+    if "abs_rel_unscaled" in final:
+        lines.append(f"val AbsRel without scaling (trained): {final['abs_rel_unscaled']:.4f}, "
+                     f"median-scaling ratio {final['scale_ratio']:.3f} (1.0 = metric)")
     lines.append(f"checkpoint: {summary['checkpoint']}")
     return "\n".join(lines)
 

@@ -81,6 +81,11 @@ def test_synthetic_config_runs_on_the_cpu_without_downloads() -> None:
         ("optim:\n  learning_rate: -1.0\n", "optim.learning_rate"),
         ("model:\n  scales: [1, 2, 3]\n", "model.scales"),  # no output scale 0
         ("model:\n  scales: [0, 1, 1]\n", "model.scales"),  # a scale twice
+        ("model:\n  pose_source: gps\n", "model.pose_source"),  # not a choice
+        ("loss:\n  velocity_weight: -0.1\n", "loss.velocity_weight"),
+        ("loss:\n  velocity_huber_delta: 0.0\n", "loss.velocity_huber_delta"),
+        ("loss:\n  velocity_weight: 0.05\n", "data.odometry"),  # odometry term, none loaded
+        ("model:\n  pose_source: odometry\n", "data.odometry"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, text: str, key: str,

@@ -91,8 +91,9 @@ def test_step_output_scalars_and_images():
     out = task(make_batch(cfg))
     assert isinstance(out, StepOutput)
     assert out.loss.dim() == 0 and out.loss.requires_grad
-    assert set(out.scalars) == {"photometric", "smoothness", "automask_fraction"}
+    assert set(out.scalars) == {"photometric", "smoothness", "velocity", "automask_fraction"}
     assert not any(v.requires_grad for v in out.scalars.values())
+    assert out.scalars["velocity"] == 0.0  # no odometry in this config
     total = out.scalars["photometric"] + out.scalars["smoothness"]
     assert torch.allclose(out.loss.detach(), total)
     assert 0 <= out.scalars["automask_fraction"] <= 1
@@ -159,3 +160,87 @@ def test_bad_batches_are_named():
     without_stereo = {k: v for k, v in batch.items() if not k.startswith("stereo")}
     with pytest.raises(KeyError, match="use_stereo"):
         task(without_stereo)
+
+
+def with_odometry(batch: dict[str, torch.Tensor], transforms: torch.Tensor,
+                  valid: list[float]) -> dict[str, torch.Tensor]:
+    """The batch plus odometry for its two temporal sources (offsets -1, +1)."""
+    count = len(batch["frames"])
+    return {**batch, "odom_T": transforms.expand(count, 2, 4, 4).clone(),
+            "odom_valid": torch.tensor(valid).expand(count, 2).clone()}
+
+
+def odometry_config(pose_source: str = "network", velocity_weight: float = 0.0) -> TrainConfig:
+    cfg = make_config("mono")
+    cfg.data.odometry = True
+    cfg.model.pose_source = pose_source
+    cfg.loss.velocity_weight = velocity_weight
+    cfg.validate()
+    return cfg
+
+
+def motion(x: float, z: float) -> torch.Tensor:
+    transform = torch.eye(4)
+    transform[0, 3], transform[2, 3] = x, z
+    return transform
+
+
+@pytest.mark.parametrize("pose_source", ["odometry", "odometry_refined"])
+def test_odometry_pose_source_warps_with_the_recorded_motion_outside_gaps(pose_source):
+    cfg = odometry_config(pose_source)
+    task = Monodepth2Task(cfg)
+    odometry = torch.stack([motion(0.0, -0.5), motion(0.0, 0.5)])
+    batch = with_odometry(make_batch(cfg, batch_size=2), odometry, [1.0, 0.0])
+    axisangle = torch.zeros(2, 3)
+    translation = torch.tensor([[0.2, 0.0, 0.0], [0.2, 0.0, 0.0]])  # "network": 0.2 units right
+    previous, following = task._source_views(batch, {-1: (axisangle, translation),
+                                                     1: (axisangle, translation)})
+    network_following = motion(0.2, 0.0).expand(2, 4, 4)
+    if pose_source == "odometry":
+        assert torch.allclose(previous.transform, odometry[0].expand(2, 4, 4))
+    else:  # the network's correction follows the odometry motion
+        assert torch.allclose(previous.transform, motion(-0.2, -0.5).expand(2, 4, 4))
+    # Offset +1 lies in an odometry gap: the network alone.
+    assert torch.allclose(following.transform, network_following)
+
+
+def test_velocity_term_pulls_the_travelled_distance_towards_odometry_and_skips_gaps():
+    cfg = odometry_config(velocity_weight=1.0)
+    cfg.loss.velocity_huber_delta = 10.0  # quadratic: 0.5 * residual^2
+    task = Monodepth2Task(cfg)
+    odometry = torch.stack([motion(0.0, -0.5), motion(0.3, 0.4)])
+    valid = [1.0, 1.0]
+    batch = with_odometry(make_batch(cfg), odometry, valid)
+    translation = torch.tensor([[0.0, 0.0, 0.2]], requires_grad=True)
+    motions = {-1: (torch.zeros(1, 3), translation), 1: (torch.zeros(1, 3), translation)}
+    term = task._velocity_term(batch, motions)
+    # Both sources travelled 0.5 m; the network says 0.2: 0.5 * 0.3^2 for each.
+    assert term.item() == pytest.approx(0.5 * 0.3**2, rel=1e-5)
+    term.backward()
+    assert translation.grad[0, 2] < 0  # descending the gradient lengthens the translation
+    gap = with_odometry(make_batch(cfg), odometry, [0.0, 0.0])
+    assert task._velocity_term(gap, motions).item() == 0.0
+
+
+def test_velocity_term_is_robust_to_a_wheel_slip_outlier():
+    """Beyond huber_delta the penalty grows linearly: a 10 m slip costs ~10x a 1 m error, not
+    100x as a squared error would."""
+    cfg = odometry_config(velocity_weight=1.0)
+    task = Monodepth2Task(cfg)
+    batch = make_batch(cfg)
+    translation = torch.tensor([[0.0, 0.0, 0.5]])
+    motions = {-1: (torch.zeros(1, 3), translation), 1: (torch.zeros(1, 3), translation)}
+
+    def cost(travelled: float) -> float:
+        odometry = torch.stack([motion(0.0, travelled), motion(0.0, travelled)])
+        return task._velocity_term(with_odometry(batch, odometry, [1.0, 1.0]), motions).item()
+
+    ratio = cost(10.5) / cost(1.5)
+    assert 9.0 < ratio < 11.0, ratio
+
+
+def test_odometry_modes_need_odometry_in_the_batch():
+    cfg = odometry_config(velocity_weight=0.05)
+    task = Monodepth2Task(cfg)
+    with pytest.raises(KeyError, match="odom_T"):
+        task(make_batch(cfg))

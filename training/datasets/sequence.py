@@ -120,7 +120,7 @@ class SequenceDataset(Dataset):
             sample["stereo_aug"] = jittered[count]
             sample["stereo_T"] = stereo_transform(entry.side, augmentation.flip)
         if self.has_depth:
-            sample["depth_gt"] = self._load_depth(entry, augmentation.flip)
+            sample["depth_gt"] = self._load_depth(index, augmentation.flip)
         return sample
 
     def _frame(self, entry: SplitEntry, frame_index: int) -> Path:
@@ -139,13 +139,21 @@ class SequenceDataset(Dataset):
             image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         return image
 
-    def _load_depth(self, entry: SplitEntry, flip: bool) -> torch.Tensor:
-        path = self.depth_path(entry)
-        assert path is not None  # has_depth guarantees it
+    def ground_truth_depth(self, index: int) -> np.ndarray | None:
+        """H x W float32 metres (0 unknown) of sample `index`'s target at the model size,
+        unaugmented; None where its layout or files have none (e.g. KITTI's right camera)."""
+        path = self.depth_path(self.entries[index])
+        if path is None or not path.is_file():
+            return None
         depth = self.read_depth(path).astype(np.float32, copy=False)
         size = (self.cfg.width, self.cfg.height)
         if depth.shape[1::-1] != size:  # nearest: never blend depths across object edges
             depth = cv2.resize(depth, size, interpolation=cv2.INTER_NEAREST_EXACT)
+        return depth
+
+    def _load_depth(self, index: int, flip: bool) -> torch.Tensor:
+        depth = self.ground_truth_depth(index)
+        assert depth is not None  # has_depth guarantees it
         if flip:
             depth = depth[:, ::-1]
         return torch.from_numpy(np.ascontiguousarray(depth))[None]
