@@ -147,6 +147,8 @@ class TrainConfig:
         uses_odometry = lo.velocity_weight > 0.0 or m.pose_source != "network"
         _require(d.odometry or not uses_odometry, "data.odometry", d.odometry,
                  "true when loss.velocity_weight > 0 or model.pose_source uses odometry")
+        _require(not (uses_odometry and d.use_stereo), "data.use_stereo", d.use_stereo,
+                 "false when odometry sets the scale in metres (stereo fixes 0.1 units = 0.54 m)")
         _require(lo.supervised_loss in ("l1", "l2", "smooth_l1"), "loss.supervised_loss",
                  lo.supervised_loss, "l1, l2 or smooth_l1")
         _require(o.learning_rate > 0, "optim.learning_rate", o.learning_rate, "> 0")

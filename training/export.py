@@ -75,13 +75,16 @@ def depth_units(cfg: TrainConfig) -> tuple[str, float]:
     """(units, metres_per_unit) of what the model predicts.
 
     Supervised models regress metres. Monodepth2 trained with the stereo pair knows the baseline
-    (0.1 units = 0.54 m), so its depth is metric after x5.4; trained on video alone it is
-    relative (scale unknown; the runtime or the evaluation has to recover it).
+    (0.1 units = 0.54 m), so its depth is metric after x5.4; trained on video with odometry (a
+    velocity term or odometry poses) its units are the odometry's metres; trained on video alone
+    it is relative (scale unknown; the runtime or the evaluation has to recover it).
     """
     if cfg.model.architecture in SUPERVISED_ARCHITECTURES:
         return "metric", 1.0
     if cfg.data.use_stereo:
         return "metric", STEREO_METRES_PER_UNIT
+    if cfg.loss.velocity_weight > 0.0 or cfg.model.pose_source != "network":
+        return "metric", 1.0
     return "relative", 1.0
 
 

@@ -86,6 +86,8 @@ def test_synthetic_config_runs_on_the_cpu_without_downloads() -> None:
         ("loss:\n  velocity_huber_delta: 0.0\n", "loss.velocity_huber_delta"),
         ("loss:\n  velocity_weight: 0.05\n", "data.odometry"),  # odometry term, none loaded
         ("model:\n  pose_source: odometry\n", "data.odometry"),
+        ("data:\n  odometry: true\n  use_stereo: true\nloss:\n  velocity_weight: 0.1\n",
+         "data.use_stereo"),  # two scales
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, text: str, key: str,

@@ -130,6 +130,18 @@ def test_stereo_and_supervised_models_declare_metric_units() -> None:
         assert name == architecture_label(supervised.model)
 
 
+def test_odometry_trained_models_declare_metres() -> None:
+    """Video alone is relative; a velocity term or odometry poses make the units metres."""
+    assert model_contract(_config()).units == "relative"
+    velocity = _config(odometry=True)
+    velocity.loss.velocity_weight = 0.05
+    poses = _config(odometry=True)
+    poses.model.pose_source = "odometry"
+    for cfg in (velocity, poses):
+        contract = model_contract(cfg)
+        assert (contract.units, contract.metres_per_unit) == ("metric", 1.0)
+
+
 @pytest.mark.parametrize(("precision", "max_abs_rel"), [("fp16", 5e-3), ("int8", 0.1)])
 def test_reduced_precision_variants_load_run_and_stay_close(
     fp32, tmp_path: Path, precision: str, max_abs_rel: float
