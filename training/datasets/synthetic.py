@@ -12,7 +12,8 @@ box-filtered patterns), so a surface looks the same from every frame: exactly wh
 photometric loss assumes. Lighting is fixed and diffuse for the same reason.
 
 Outdoor writes the KITTI raw layout (training/datasets/kitti.py) with calibration files in the
-KITTI text format, velodyne scans and dense ground truth; indoor writes the NYU layout
+KITTI text format, velodyne scans, dense ground truth, frame timestamps (10 Hz) and the vehicle's
+odometry (20 Hz, noisy, with gaps; see OdometryNoise); indoor writes the NYU layout
 (training/datasets/nyu.py). Both write `poses.txt` per sequence and
 `splits/{train,val,test}_files.txt`.
 The test split is held out: the last sequence (or, with one sequence, its last fifth); val is the
@@ -27,6 +28,9 @@ Frames and conventions (metres, right-handed):
     poses.txt       per frame the 4 x 4 camera-to-world matrix of the left camera (image_02 /
                     the Kinect), first 3 rows, 12 numbers row-major per line.
     velodyne        x forward, y left, z up; 0.08 m above and 0.27 m behind camera 0 as in KITTI.
+    vehicle (IMU)   x forward, y left, z up; KITTI's IMU-to-velodyne offset (calib_imu_to_velo).
+    odometry.txt    per sample the stamp (s) and the vehicle's pose in the odometry frame (the
+                    vehicle at frame 0), training/datasets/odometry.py's format.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ import numpy as np
 from tqdm import tqdm
 
 from training.datasets import KINECT_NORMALIZED_K, KITTI_NORMALIZED_K, NormalizedIntrinsics
+from training.datasets.odometry import ODOMETRY_FILE, OdometryTrack, interpolate, write_odometry
 from training.kitti_depth import load_velodyne_points
 
 CAMERA_HEIGHT = 1.65  # metres from the outdoor camera down to the road (KITTI's rig)
@@ -68,6 +73,13 @@ VELO_TO_CAM_R = cv2.Rodrigues(np.array([-0.0015, 0.0032, 0.0009]))[0] @ np.array
     [[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]]  # x fwd, y left, z up -> optical
 )
 VELO_TO_CAM_T = np.array([0.0, -0.08, -0.27])  # velodyne origin in camera-0 coordinates
+# The vehicle's base (KITTI's IMU: x fwd, y left, z up) in velodyne coordinates, as in KITTI.
+IMU_TO_VELO_R = cv2.Rodrigues(np.array([0.0008, -0.0012, 0.0005]))[0]
+IMU_TO_VELO_T = np.array([-0.81, 0.32, -0.80])
+FRAME_RATE = 10.0  # Hz, the camera (KITTI's)
+ODOMETRY_RATE = 20.0  # Hz, the vehicle's odometry; samples fall on frames and halfway between
+OUTDOOR_EPOCH = "2000-01-01 00:00:00"  # time of frame 0 of every drive (seconds 946684800)
+OUTDOOR_EPOCH_SECONDS = 946684800.0
 
 # Materials (Scene.material); the ground plane is ROAD, a ROOM box is floor, walls and ceiling.
 ROAD, FACADE, CAR, POLE, ROOM, FURNITURE, POSTER = range(7)
@@ -632,13 +644,17 @@ class GenerationSummary:
 
 def generate_outdoor(out_dir: str | Path, sequences: int = 3, frames: int = 100,
                      width: int = 416, height: int = 128, seed: int = 0,
-                     progress: bool = False) -> GenerationSummary:
+                     progress: bool = False,
+                     odometry_noise: OdometryNoise | None = None) -> GenerationSummary:
     """Write street drives in the KITTI raw layout under `out_dir` (see the module docstring).
 
-    Per drive `<date>/<date>_drive_<n>_sync/`: image_02|image_03/data/%010d.png,
-    velodyne_points/data/%010d.bin, depth_gt/%010d.npy (image_02 depth, float32 metres, 0 = sky),
-    poses.txt; per date calib_cam_to_cam.txt and calib_velo_to_cam.txt.
+    Per drive `<date>/<date>_drive_<n>_sync/`: image_02|image_03/data/%010d.png and
+    timestamps.txt, velodyne_points/data/%010d.bin, depth_gt/%010d.npy (image_02 depth, float32
+    metres, 0 = sky), poses.txt, odometry.txt (noisy vehicle odometry, `odometry_noise`, default
+    STREET_ODOMETRY_NOISE); per date calib_cam_to_cam.txt, calib_velo_to_cam.txt and
+    calib_imu_to_velo.txt.
     """
+    odometry_noise = STREET_ODOMETRY_NOISE if odometry_noise is None else odometry_noise
     start, out = time.perf_counter(), Path(out_dir)
     _check_arguments(sequences, frames, width, height)
     k = pixel_matrix(KITTI_NORMALIZED_K, width, height)
@@ -668,6 +684,11 @@ def generate_outdoor(out_dir: str | Path, sequences: int = 3, frames: int = 100,
                 points.tofile(drive / "velodyne_points" / "data" / f"{name}.bin")
                 bar.update()
             write_poses(drive / "poses.txt", poses)
+            for camera in ("image_02", "image_03"):
+                write_kitti_timestamps(drive / camera / "timestamps.txt", frames)
+            noise_rng = np.random.default_rng([seed, 2, sequence])
+            write_odometry(drive / ODOMETRY_FILE,
+                           vehicle_odometry(poses, noise_rng, odometry_noise))
             folders.append(folder)
     sizes = write_splits(out / "splits", folders, frames, train_sides=("l", "r"))
     return GenerationSummary("outdoor", out, sequences, frames, width, height, sizes,
@@ -779,6 +800,103 @@ def write_kitti_calibration(date_dir: Path, k: np.ndarray, width: int, height: i
         f"delta_f: {numbers([0.0, 0.0])}",
         f"delta_c: {numbers([0.0, 0.0])}",
     ]) + "\n")
+    (date_dir / "calib_imu_to_velo.txt").write_text("\n".join([
+        "calib_time: 01-Jan-2000 00:00:00",
+        f"R: {numbers(IMU_TO_VELO_R)}",
+        f"T: {numbers(IMU_TO_VELO_T)}",
+    ]) + "\n")
+
+
+def write_kitti_timestamps(path: Path, frames: int) -> None:
+    """KITTI's `YYYY-MM-DD hh:mm:ss.nnnnnnnnn` per frame, FRAME_RATE apart from OUTDOOR_EPOCH."""
+    lines = []
+    for frame in range(frames):
+        nanoseconds = round(frame * 1e9 / FRAME_RATE)
+        minutes, seconds = divmod(nanoseconds // 10**9, 60)
+        fraction = nanoseconds % 10**9
+        lines.append(f"{OUTDOOR_EPOCH[:11]}{minutes // 60:02d}:{minutes % 60:02d}:{seconds:02d}"
+                     f".{fraction:09d}\n")
+    path.write_text("".join(lines))
+
+
+# Odometry -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OdometryNoise:
+    """How recorded odometry departs from the true motion; all zero gives the truth.
+
+    Each odometry step's travelled distance is scaled by 1 + N(0, distance); its heading turns
+    by N(0, heading) plus a per-recording drift (a rate drawn once from N(0, heading_drift), in
+    radians per metre travelled, like a wheel slightly larger than the other). Gaps: each sample
+    starts a run of `gap_samples` missing samples with probability `gap_rate`.
+    """
+
+    distance: float = 0.0  # relative standard deviation of each step's distance
+    heading: float = 0.0  # radians, standard deviation of each step's heading error
+    heading_drift: float = 0.0  # radians per metre, standard deviation of the drift rate
+    gap_rate: float = 0.0  # chance per sample that a gap starts there
+    gap_samples: tuple[int, int] = (2, 8)  # shortest and longest gap, samples
+
+
+# Wheel odometry of a car: 3 % distance noise per step, 0.05 deg heading noise, a heading drift of
+# the order of 2 deg per 100 m, a gap (0.1-0.4 s) every ~2.5 s on average.
+STREET_ODOMETRY_NOISE = OdometryNoise(0.03, math.radians(0.05), math.radians(0.02), 0.02)
+
+
+def camera_to_vehicle(camera: int = 2) -> np.ndarray:
+    """4 x 4 pose of rectified camera `camera` in the vehicle (IMU) frame, from the rig above."""
+    imu_to_velo, velo_to_cam0, rectify = np.eye(4), np.eye(4), np.eye(4)
+    imu_to_velo[:3, :3], imu_to_velo[:3, 3] = IMU_TO_VELO_R, IMU_TO_VELO_T
+    velo_to_cam0[:3, :3], velo_to_cam0[:3, 3] = VELO_TO_CAM_R, VELO_TO_CAM_T
+    rectify[:3, :3] = R_RECT_00
+    rect_to_camera = np.eye(4)
+    rect_to_camera[:3, 3] = -np.array(CAMERA_CENTRES[camera])
+    return np.linalg.inv(rect_to_camera @ rectify @ velo_to_cam0 @ imu_to_velo)
+
+
+def vehicle_odometry(camera_poses: list[np.ndarray], rng: np.random.Generator,
+                     noise: OdometryNoise) -> OdometryTrack:
+    """Noisy vehicle odometry at ODOMETRY_RATE for a drive whose image_02 poses are given.
+
+    The true vehicle poses follow from the camera's through camera_to_vehicle (samples between
+    frames are interpolated); the odometry frame is the vehicle at frame 0. Stamps are in
+    seconds since the Unix epoch, on the clock of the frames' timestamps.
+    """
+    vehicle_of_camera = np.linalg.inv(camera_to_vehicle(2))
+    truth = [pose @ vehicle_of_camera for pose in camera_poses]
+    per_frame = round(ODOMETRY_RATE / FRAME_RATE)
+    samples = [truth[0]] + [interpolate(truth[k - 1], truth[k], step / per_frame)
+                            for k in range(1, len(truth)) for step in range(1, per_frame + 1)]
+    origin = np.linalg.inv(samples[0])
+    samples = [origin @ pose for pose in samples]
+    return noisy_odometry(samples, OUTDOOR_EPOCH_SECONDS, ODOMETRY_RATE, rng, noise)
+
+
+def noisy_odometry(truth: list[np.ndarray], start: float, rate: float,
+                   rng: np.random.Generator, noise: OdometryNoise) -> OdometryTrack:
+    """Integrate the true base poses' steps with OdometryNoise; drop the samples in gaps.
+
+    `truth` are base poses (x forward, y left, z up) `1 / rate` seconds apart from `start`.
+    """
+    count = len(truth)
+    scale = 1.0 + noise.distance * rng.standard_normal(count)
+    heading = noise.heading * rng.standard_normal(count)
+    drift = noise.heading_drift * rng.standard_normal()
+    gap_starts = rng.random(count) < noise.gap_rate
+    gap_lengths = rng.integers(noise.gap_samples[0], noise.gap_samples[1] + 1, count)
+    poses, keep = [truth[0].copy()], np.ones(count, bool)
+    for i in range(1, count):
+        step = np.linalg.inv(truth[i - 1]) @ truth[i]
+        distance = float(np.linalg.norm(step[:3, 3]))
+        step[:3, 3] *= scale[i]
+        yaw = heading[i] + drift * distance
+        turn = np.eye(4)
+        turn[:2, :2] = [[math.cos(yaw), -math.sin(yaw)], [math.sin(yaw), math.cos(yaw)]]
+        poses.append(poses[-1] @ step @ turn)
+        if gap_starts[i]:
+            keep[i:i + gap_lengths[i]] = False
+    stamps = start + np.arange(count) / rate
+    return OdometryTrack(stamps[keep], np.array(poses)[keep])
 
 
 def write_poses(path: Path, poses: list[np.ndarray]) -> None:
