@@ -28,13 +28,9 @@ from training.datasets.odometry import (
     read_odometry,
     source_motions,
 )
-from training.datasets.synthetic import (
-    OUTDOOR_DATE,
-    STEREO_BASELINE,
-    OdometryNoise,
-    generate_outdoor,
-    read_poses,
-)
+from training.synthetic.kitti import OUTDOOR_DATE, STEREO_BASELINE, generate_outdoor
+from training.synthetic.odometry import OdometryNoise
+from training.synthetic.sequence_files import read_poses
 
 DRIVE = f"{OUTDOOR_DATE}/{OUTDOOR_DATE}_drive_0001_sync"
 OFFSETS = [0, -1, 1]
