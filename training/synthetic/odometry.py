@@ -33,6 +33,9 @@ class OdometryNoise:
 # Wheel odometry of a car: 3 % distance noise per step, 0.05 deg heading noise, a heading drift of
 # the order of 2 deg per 100 m, a gap (0.1-0.4 s) every ~2.5 s on average.
 STREET_ODOMETRY_NOISE = OdometryNoise(0.03, math.radians(0.05), math.radians(0.02), 0.02)
+# Wheel odometry of a small differential-drive robot: 2 % distance noise per step, 0.1 deg heading
+# noise, drift of the order of 0.5 deg per metre (wheel slip), a gap every ~5 s on average.
+ROBOT_ODOMETRY_NOISE = OdometryNoise(0.02, math.radians(0.1), math.radians(0.5), 0.01)
 
 
 def noisy_odometry(truth: list[np.ndarray], start: float, rate: float,

@@ -90,10 +90,16 @@ def outdoor_scene(rng: np.random.Generator, z_start: float, z_end: float) -> Sce
     return scene.build(ground, True, int(rng.integers(2**31)))
 
 
-def indoor_scene(rng: np.random.Generator) -> tuple[Scene, float]:
-    """A furnished room around the world origin; returns it and its clear radius (metres)."""
+def indoor_scene(rng: np.random.Generator,
+                 camera_height: float | None = None) -> tuple[Scene, float]:
+    """A furnished room around the world origin; returns it and its clear radius (metres).
+
+    The camera plane y = 0 lies `camera_height` metres above the floor (default: hand-held,
+    drawn within 1.2-1.5 m). The room is box 0 of the scene.
+    """
     width, depth, height = rng.uniform(4.5, 6.5), rng.uniform(5.5, 8.0), rng.uniform(2.5, 3.0)
-    floor = rng.uniform(1.2, 1.5)  # camera height above the floor
+    hand_held = rng.uniform(1.2, 1.5)  # drawn either way: the same seed gives the same room
+    floor = hand_held if camera_height is None else camera_height
     ceiling, hx, hz = floor - height, width / 2.0, depth / 2.0
     scene = _SceneBuilder()
     scene.add((-hx, ceiling, -hz), (hx, floor, hz), ROOM, _tinted(rng, WALL_COLOURS))

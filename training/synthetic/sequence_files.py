@@ -29,9 +29,9 @@ class GenerationSummary:
 
     def line(self) -> str:
         splits = ", ".join(f"{name} {count}" for name, count in self.split_sizes.items())
+        listed = f" (splits: {splits})" if splits else ""
         return (f"{self.kind}: {self.sequences} sequences x {self.frames} frames at "
-                f"{self.width}x{self.height} -> {self.root} (splits: {splits}) in "
-                f"{self.seconds:.1f} s")
+                f"{self.width}x{self.height} -> {self.root}{listed} in {self.seconds:.1f} s")
 
 
 def pixel_matrix(intrinsics: NormalizedIntrinsics, width: int, height: int) -> np.ndarray:
