@@ -7,6 +7,8 @@ the dataset turns into odom_T, with the bag's ground-truth depth, warps a neighb
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 from pathlib import Path
 
@@ -16,12 +18,23 @@ import torch
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 
+from depth_ros.contract import ModelContract
 from test.rosbag_files import write_bag
 from training import geometry
-from training.config import DataConfig
+from training.checkpoint import save_checkpoint
+from training.config import DataConfig, TrainConfig, config_to_dict
 from training.datasets import DatasetError, build_dataset, find_split
 from training.datasets.augment import Augmentation
-from training.datasets.rosbag2 import MIN_MOVING_FRAMES, find_bags
+from training.datasets.rosbag2 import MIN_MOVING_FRAMES, evaluation_data, find_bags
+from training.evaluate import (
+    Scaling,
+    eval_dataset,
+    evaluate_samples,
+    iter_samples,
+    protocol_for,
+)
+from training.evaluate import add_arguments as evaluate_arguments
+from training.evaluate import main as evaluate_main
 from training.synthetic.odometry import OdometryNoise
 from training.synthetic.rosbag2 import (
     CAMERA_HEIGHT,
@@ -29,6 +42,7 @@ from training.synthetic.rosbag2 import (
     TOPICS,
     generate_robot,
 )
+from training.task import build_task
 
 FRAMES = 48
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -269,3 +283,66 @@ def test_distorted_raw_images_are_refused_unless_undistorted(tmp_path: Path) -> 
     # Barrel distortion removed: the centre stays, the image is remapped elsewhere.
     assert float((a - b).abs()[:, 20:28, 28:36].mean()) < 0.05
     assert float((a - b).abs().mean()) > 0.05
+
+
+# Evaluation on a bag's depth topic ----------------------------------------------------------
+
+class BagOracle:
+    """Predicts, for each frame of a bag, its true depth times `factor` (model size 64 x 64)."""
+
+    def __init__(self, bag: Path, factor: float) -> None:
+        data = evaluation_data(bag_config(bag), str(bag), TOPICS.depth)
+        dataset = eval_dataset(data, "all", (64, 64))
+        self.lookup = {dataset[i]["frames"][0].numpy().tobytes():
+                       np.where(dataset.ground_truth_depth(i) > 0,
+                                dataset.ground_truth_depth(i), 50.0) * factor
+                       for i in range(len(dataset))}
+        self.contract = ModelContract("oracle", 64, 64, 0.1, 100.0, "metric", 1.0,
+                                      0.5, 0.5, 0.5, 0.5, "test")
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        return np.stack([self.lookup[image.tobytes()] for image in images]).astype(np.float32)
+
+
+def test_scoring_on_a_bag_pairs_each_frame_with_its_depth(exact_bag: Path) -> None:
+    data = evaluation_data(bag_config(exact_bag), str(exact_bag), TOPICS.depth)
+    count, samples = iter_samples(data, "all", (64, 64))
+    assert count == FRAMES  # every frame, static or not
+    kept = list(samples)
+    protocol = protocol_for("rosbag2")
+    for factor, unscaled in ((1.0, 0.0), (2.0, 1.0)):
+        oracle = BagOracle(exact_bag, factor)
+        plain = evaluate_samples(oracle, iter(kept), protocol, Scaling("none"))
+        median = evaluate_samples(oracle, iter(kept), protocol, Scaling("median"))
+        assert plain.metrics["abs_rel"] == pytest.approx(unscaled, abs=1e-5)
+        assert median.metrics["abs_rel"] == pytest.approx(0.0, abs=1e-5)
+        assert np.median(median.ratios) == pytest.approx(1.0 / factor)
+
+
+def test_evaluate_cli_scores_a_checkpoint_on_a_bag(exact_bag: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    cfg = TrainConfig()
+    cfg.data.width, cfg.data.height = 64, 64
+    cfg.model.weights_init = "scratch"
+    torch.manual_seed(0)
+    task = build_task(cfg).eval()
+    checkpoint = save_checkpoint(tmp_path / "last.pt", {"config": config_to_dict(cfg),
+                                                        "model": task.state_dict(), "step": 1})
+    parser = argparse.ArgumentParser()
+    evaluate_arguments(parser)
+    report = tmp_path / "eval.json"
+    args = parser.parse_args(["--checkpoint", str(checkpoint), "--bag", str(exact_bag.parent),
+                              "--json", str(report), "--max-images", "12"])
+    assert evaluate_main(args) == 0
+    printed = capsys.readouterr().out
+    assert "abs_rel with scaling per-image median:" in printed
+    assert "with scaling none (metric):" in printed
+    result = json.loads(report.read_text())
+    assert result["images"] == 12 and result["protocol"]["name"] == "generic"
+    assert result["scaling"]["mode"] == "median"
+    assert result["other_scaling"]["scaling"]["mode"] == "none"
+    assert result["metrics"]["abs_rel"] != result["other_scaling"]["metrics"]["abs_rel"]
+    missing = parser.parse_args(["--checkpoint", str(checkpoint), "--bag", str(exact_bag),
+                                 "--depth-topic", "/camera/depth"])
+    assert evaluate_main(missing) == 2
+    assert "/camera/depth" in capsys.readouterr().err

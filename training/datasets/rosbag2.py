@@ -32,6 +32,7 @@ no validation frame is a training frame's neighbour; `all` is every moving targe
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
@@ -493,3 +494,9 @@ def time_split(recording: Recording, targets: list[int], cfg: DataConfig,
     else:
         chosen = targets
     return [SplitEntry(recording.name, frame, "l") for frame in chosen]
+
+
+def evaluation_data(data: DataConfig, bag: str, depth_topic: str) -> DataConfig:
+    """`data` pointed at every frame of recording(s) `bag` with ground truth on `depth_topic`."""
+    return dataclasses.replace(data, dataset="rosbag2", root=bag, depth_topic=depth_topic,
+                               odometry=False, use_stereo=False, frame_cache="")
