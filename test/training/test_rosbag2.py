@@ -35,6 +35,7 @@ from training.evaluate import (
 )
 from training.evaluate import add_arguments as evaluate_arguments
 from training.evaluate import main as evaluate_main
+from training.export import training_intrinsics
 from training.synthetic.odometry import OdometryNoise
 from training.synthetic.rosbag2 import (
     CAMERA_HEIGHT,
@@ -346,3 +347,11 @@ def test_evaluate_cli_scores_a_checkpoint_on_a_bag(exact_bag: Path, tmp_path: Pa
                                  "--depth-topic", "/camera/depth"])
     assert evaluate_main(missing) == 2
     assert "/camera/depth" in capsys.readouterr().err
+
+
+def test_export_contract_carries_the_recording_camera(exact_bag: Path) -> None:
+    cfg = TrainConfig()
+    cfg.data = bag_config(exact_bag)
+    k = training_intrinsics(cfg.data)
+    assert k.fx == pytest.approx(0.5 / math.tan(HORIZONTAL_FOV / 2))  # fx / W
+    assert (k.cx, k.cy) == (pytest.approx(0.5), pytest.approx(0.5))

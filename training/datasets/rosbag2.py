@@ -241,6 +241,28 @@ def read_recording(path: Path, cfg: DataConfig, name: str) -> Recording:
                      camera_to_base)
 
 
+def recording_intrinsics(data: DataConfig) -> NormalizedIntrinsics:
+    """The camera (normalised intrinsics) of the first recording under data.root: what a model
+    trained on it expects. Reads one camera_info message, no images."""
+    from rosbags.rosbag2 import Reader
+    from rosbags.typesys import Stores, get_typestore
+
+    path, topic = find_bags(Path(data.root))[0], camera_info_topic(data)
+    typestore = get_typestore(Stores.LATEST)
+    with Reader(path) as reader:
+        topics = {c.topic: c.msgtype for c in reader.connections}
+        _require_topic(path, topics, topic, (CAMERA_INFO_TYPE,), "data.camera_info_topic")
+        wanted = [c for c in reader.connections if c.topic == topic]
+        for connection, _, raw in reader.messages(connections=wanted):
+            message = typestore.deserialize_cdr(raw, connection.msgtype)
+            try:
+                return NormalizedIntrinsics(*PinholeIntrinsics.from_camera_info(message)
+                                            .normalized())
+            except CameraInfoError as error:
+                raise DatasetError(f"rosbag2 {path} {topic}: {error}") from None
+    raise DatasetError(f"rosbag2 {path} has no message on camera_info topic {topic!r}")
+
+
 def _require_topic(path: Path, topics: dict[str, str], topic: str, types: tuple[str, ...],
                    key: str) -> None:
     if topics.get(topic) in types:
