@@ -109,6 +109,19 @@ def test_robot_bag_has_every_topic_and_a_70_degree_camera_0_3_m_up(exact_bag: Pa
     assert fov == pytest.approx(HORIZONTAL_FOV, rel=1e-6)
 
 
+def test_same_seed_same_recording(tmp_path: Path) -> None:
+    def messages(root: Path) -> list[tuple[str, int, bytes]]:
+        generate_robot(root, frames=6, width=32, height=24, seed=4)
+        with Reader(root / "robot_0000") as reader:
+            return [(c.topic, stamp, bytes(raw)) for c, stamp, raw in reader.messages()]
+
+    first = messages(tmp_path / "a")
+    assert first == messages(tmp_path / "b") and len(first) > 6 * 4
+    generate_robot(tmp_path / "c", frames=6, width=32, height=24, seed=5)
+    with Reader(tmp_path / "c" / "robot_0000") as reader:
+        assert [bytes(raw) for _, _, raw in reader.messages()] != [raw for _, _, raw in first]
+
+
 # Reading ------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("bag_name", ["exact_bag", "compressed_mcap_bag"])
@@ -218,6 +231,7 @@ def test_split_names_are_accepted_where_configs_name_split_files(exact_bag: Path
 
 def test_a_folder_of_bags_reads_them_all(exact_bag: Path, tmp_path: Path) -> None:
     assert find_bags(exact_bag.parent) == [exact_bag]
+    assert find_bags(exact_bag / "robot_0000.db3") == [exact_bag]
     with pytest.raises(DatasetError, match="neither a rosbag2 folder"):
         find_bags(tmp_path)
 

@@ -1,6 +1,7 @@
 """Monodepth2 samples from a robot's own rosbag2 recordings (sqlite3 or MCAP, read with rosbags).
 
-`data.root` is one bag (a folder with metadata.yaml) or a folder of bags. Per bag:
+`data.root` is one bag (a folder with metadata.yaml, or its .db3/.mcap file) or a folder of bags.
+Per bag:
 
 - images from `data.image_topic` (sensor_msgs/Image or CompressedImage), ordered by header
   stamp; temporal neighbours (`data.frame_offsets`) are the neighbouring images of that order,
@@ -140,9 +141,12 @@ class RosbagDataset(SequenceDataset):
 # Bags --------------------------------------------------------------------------------------
 
 def find_bags(root: Path) -> list[Path]:
-    """`root` itself when it is a bag (holds metadata.yaml), else the bags directly inside it."""
+    """`root` itself when it is a bag (holds metadata.yaml), the bag of a storage file inside
+    one (.db3, .mcap), else the bags directly inside `root`."""
     if (root / "metadata.yaml").is_file():
         return [root]
+    if root.is_file() and (root.parent / "metadata.yaml").is_file():
+        return [root.parent]
     bags = sorted(path for path in root.iterdir() if (path / "metadata.yaml").is_file()) \
         if root.is_dir() else []
     if not bags:
