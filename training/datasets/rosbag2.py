@@ -56,7 +56,6 @@ logger = logging.getLogger(__name__)
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 ODOMETRY_TYPE = "nav_msgs/msg/Odometry"
-TF_TYPE = "tf2_msgs/msg/TFMessage"
 TF_STATIC_TOPIC = "/tf_static"
 MIN_MOVING_FRAMES = 10  # fewer moving targets in a recording cannot train anything
 MAX_PERIODS_APART = 1.5  # a neighbour this many median frame periods per offset away is lost
