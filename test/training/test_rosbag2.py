@@ -21,6 +21,7 @@ from rosbags.typesys import Stores, get_typestore
 from depth_ros.contract import ModelContract
 from test.rosbag_files import write_bag
 from training import geometry
+from training.__main__ import main as training_main
 from training.checkpoint import save_checkpoint
 from training.config import DataConfig, TrainConfig, config_to_dict
 from training.datasets import DatasetError, build_dataset, find_split
@@ -120,6 +121,19 @@ def test_same_seed_same_recording(tmp_path: Path) -> None:
     generate_robot(tmp_path / "c", frames=6, width=32, height=24, seed=5)
     with Reader(tmp_path / "c" / "robot_0000") as reader:
         assert [bytes(raw) for _, _, raw in reader.messages()] != [raw for _, _, raw in first]
+
+
+def test_generate_command_writes_a_compressed_mcap_robot_bag(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    assert training_main(["generate", "--kind", "robot", "--out", str(tmp_path), "--frames", "6",
+                          "--width", "32", "--height", "24", "--storage", "mcap",
+                          "--compressed"]) == 0
+    assert "robot: 1 sequences x 6 frames at 32x24" in capsys.readouterr().out
+    assert list((tmp_path / "robot_0000").glob("*.mcap"))
+    with Reader(tmp_path / "robot_0000") as reader:
+        kinds = {c.topic: c.msgtype for c in reader.connections}
+    assert kinds[TOPICS.compressed] == "sensor_msgs/msg/CompressedImage"
+    assert TOPICS.image not in kinds
 
 
 # Reading ------------------------------------------------------------------------------------

@@ -43,6 +43,8 @@ from typing import Any
 
 import cv2
 import numpy as np
+from rosbags.rosbag2 import Reader
+from rosbags.typesys import Stores, get_typestore
 
 from depth_ros.camera import CameraInfoError, PinholeIntrinsics
 from depth_ros.image_codec import ImageFormatError, image_to_array, message_to_rgb8
@@ -164,9 +166,6 @@ def camera_info_topic(cfg: DataConfig) -> str:
 
 def read_recording(path: Path, cfg: DataConfig, name: str) -> Recording:
     """Decode one bag (see the module docstring); DatasetError names what is wrong with it."""
-    from rosbags.rosbag2 import Reader
-    from rosbags.typesys import Stores, get_typestore
-
     typestore = get_typestore(Stores.LATEST)
     try:
         reader = Reader(path)
@@ -247,9 +246,6 @@ def read_recording(path: Path, cfg: DataConfig, name: str) -> Recording:
 def recording_intrinsics(data: DataConfig) -> NormalizedIntrinsics:
     """The camera (normalised intrinsics) of the first recording under data.root: what a model
     trained on it expects. Reads one camera_info message, no images."""
-    from rosbags.rosbag2 import Reader
-    from rosbags.typesys import Stores, get_typestore
-
     path, topic = find_bags(Path(data.root))[0], camera_info_topic(data)
     typestore = get_typestore(Stores.LATEST)
     with Reader(path) as reader:

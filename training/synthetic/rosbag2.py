@@ -29,6 +29,8 @@ from typing import Any
 
 import cv2
 import numpy as np
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_typestore
 from tqdm import tqdm
 
 from training.synthetic.odometry import ROBOT_ODOMETRY_NOISE, OdometryNoise, noisy_odometry
@@ -98,9 +100,6 @@ def generate_robot(out_dir: str | Path, sequences: int = 1, frames: int = 300,
                    compressed: bool = False, storage: str = "sqlite3",
                    odometry_noise: OdometryNoise | None = None) -> GenerationSummary:
     """Write `sequences` robot bags under `out_dir` (see the module docstring)."""
-    from rosbags.rosbag2 import StoragePlugin, Writer
-    from rosbags.typesys import Stores, get_typestore
-
     start, out = time.perf_counter(), Path(out_dir)
     check_arguments(sequences, frames, width, height)
     if storage not in STORAGES:
