@@ -29,8 +29,9 @@ POSE_SOURCES = ("network", "odometry", "odometry_refined")
 
 @dataclass
 class DataConfig:
-    dataset: str = "kitti"  # kitti | nyu | folder | nyu_labeled | rgbd_folder
-    root: str = "data/kitti_raw"  # dataset root folder (or the .mat file for nyu_labeled)
+    dataset: str = "kitti"  # kitti | nyu | folder | nyu_labeled | rgbd_folder | rosbag2
+    # dataset root folder (the .mat file for nyu_labeled; rosbag2: a bag or a folder of bags)
+    root: str = "data/kitti_raw"
     train_split: str = "splits/kitti/train_files.txt"  # lines `folder frame_index side`
     val_split: str = "splits/kitti/val_files.txt"  # held-out lines in the same format
     height: int = 192  # network input height, pixels (multiple of 32)
@@ -43,6 +44,18 @@ class DataConfig:
     odometry: bool = False  # samples carry odom_T / odom_valid (robot odometry, metres)
     # Odometry samples further apart than this (seconds) are a gap: frames inside get no motion.
     odometry_max_gap: float = 0.12
+    # rosbag2 recordings (training/datasets/rosbag2.py); the splits are `train` and `val`, blocks
+    # of time: the last val_fraction of each bag's moving frames is validation.
+    image_topic: str = "/camera/image_raw"  # sensor_msgs/Image or CompressedImage
+    camera_info_topic: str = ""  # empty: camera_info next to the image topic
+    odometry_topic: str = "/odom"  # nav_msgs/Odometry; used when present (data.odometry needs it)
+    depth_topic: str = ""  # ground-truth depth (32FC1 metres or 16UC1 mm) for evaluation only
+    undistort: bool = False  # undistort raw images with camera_info D (refused otherwise)
+    val_fraction: float = 0.1  # share of each bag's moving frames, at its end, for validation
+    min_translation: float = 0.02  # metres to each neighbour (odometry) for a frame to count ...
+    min_rotation: float = 0.5  # ... or degrees of turn; both below: a static frame, skipped
+    min_image_change: float = 2.0  # without odometry: mean |grey difference| (0-255) to neighbours
+    frame_cache: str = ""  # folder for decoded, resized frames (memory-mapped); empty: in memory
     augment: bool = True  # colour jitter + flip for Monodepth2; seed-003 set for supervised
     # Supervised models (added by the seed-003 work): per-channel RGB mean / std of the training
     # images in [0, 1] that the depth model normalises its input with. Empty: computed from the
@@ -132,6 +145,10 @@ class TrainConfig:
                  "data.input_std", d.input_std, "empty or 3 positive values (R, G, B)")
         _require(d.odometry_max_gap > 0.0, "data.odometry_max_gap", d.odometry_max_gap,
                  "> 0 seconds")
+        _require(0.0 <= d.val_fraction < 1.0, "data.val_fraction", d.val_fraction,
+                 "within [0, 1)")
+        for key in ("min_translation", "min_rotation", "min_image_change"):
+            _require(getattr(d, key) >= 0.0, f"data.{key}", getattr(d, key), ">= 0")
         _require(m.weights_init in ("pretrained", "scratch"), "model.weights_init",
                  m.weights_init, "pretrained or scratch")
         _require(m.architecture in ARCHITECTURES, "model.architecture", m.architecture,

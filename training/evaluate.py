@@ -5,6 +5,8 @@
         --grid eval/grid.png --csv eval/per_image.csv
     python -m training evaluate --onnx model.onnx --config config/train/kitti_mono.yaml \
         --split splits/kitti/eigen_test_files.txt --gt velodyne --gt-cache eval/eigen_gt.npz
+    python -m training evaluate --onnx model.onnx --bag data/robot/robot_0000 \
+        --depth-topic /ground_truth/depth     # every frame of a recording with a depth topic
 
 Per image: the prediction (model units, at the model's input size) is resized to the ground
 truth's size (bilinearly in inverse depth, as the Monodepth2 benchmark does), pixels outside the
@@ -19,6 +21,8 @@ Protocols (metres):
 Scaling follows the model contract: relative models (monocular Monodepth2) are median-scaled per
 image (median(gt) / median(pred); the median and spread of these ratios are reported), models
 trained with the stereo baseline are multiplied by 5.4, metric models are used as they are.
+With --bag (rosbag2, generic protocol, ground truth from the depth topic at the model's size)
+both the median-scaled and the unscaled AbsRel are reported.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from training.config import (
     load_config,
 )
 from training.datasets import DatasetError, SplitEntry, build_dataset, find_split
+from training.datasets.rosbag2 import evaluation_data
 from training.kitti_depth import load_ground_truth, velodyne_scan_path
 from training.metrics import (
     HIGHER_IS_BETTER,
@@ -539,6 +544,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override a config key, e.g. data.root=/data/kitti (repeatable)")
     parser.add_argument("--split", help="split file (default data.val_split; relative paths are "
                                         "also looked up under data.root)")
+    parser.add_argument("--bag", help="score on every frame of a rosbag2 recording (or a folder "
+                                      "of them) with a depth topic instead of a split")
+    parser.add_argument("--depth-topic", default="/ground_truth/depth",
+                        help="--bag: ground-truth depth topic (32FC1 metres or 16UC1 mm)")
     parser.add_argument("--gt", choices=GT_CHOICES, default="auto",
                         help="KITTI ground truth: velodyne scans or dense depth_gt/*.npy "
                              "(auto: velodyne where the scans exist)")
@@ -577,6 +586,10 @@ def main(args: argparse.Namespace) -> int:
             cfg = _config(args, None)
             model_path = Path(args.onnx)
         split = args.split or cfg.data.val_split
+        if args.bag:
+            cfg = dataclasses.replace(cfg, data=evaluation_data(cfg.data, args.bag,
+                                                                args.depth_topic))
+            split = "all"
         contract = predictor.contract
         size = (contract.input_width, contract.input_height)
         count, samples = iter_samples(cfg.data, split, size, args.gt, args.gt_cache,
@@ -585,8 +598,15 @@ def main(args: argparse.Namespace) -> int:
         scaling = scaling_for(contract)
         if args.scaling:
             scaling = Scaling(args.scaling, args.scale_factor if args.scaling == "fixed" else 1.0)
+        if args.bag:  # scored twice, median-scaled and not: keep the decoded frames
+            samples = iter(kept := list(samples))
         result = evaluate_samples(predictor, samples, protocol, scaling, cfg.loss.smooth_l1_beta,
                                   args.grid_images if args.grid else 0)
+        other = None
+        if args.bag:
+            other_scaling = Scaling("none") if scaling.mode == "median" else Scaling("median")
+            other = evaluate_samples(predictor, iter(kept), protocol, other_scaling,
+                                     cfg.loss.smooth_l1_beta)
     except (CheckpointError, ConfigError, DatasetError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -594,10 +614,16 @@ def main(args: argparse.Namespace) -> int:
     print(f"model {model_path} ({contract.architecture}, units {contract.units}) on {split} "
           f"under {cfg.data.root}")
     print(result.describe())
+    extra: dict[str, Any] = {"model": str(model_path), "split": str(split),
+                             "root": cfg.data.root, "requested_images": count}
+    if other is not None:
+        print(f"abs_rel with scaling {result.scaling.describe()}: "
+              f"{result.metrics['abs_rel']:.4f}; with scaling {other.scaling.describe()}: "
+              f"{other.metrics['abs_rel']:.4f}")
+        extra["other_scaling"] = other.to_dict()
     json_path = Path(args.json) if args.json else model_path.with_name(
-        f"eval_{model_path.stem}_{Path(split).stem}.json")
-    write_json(result, json_path, {"model": str(model_path), "split": str(split),
-                                   "root": cfg.data.root, "requested_images": count})
+        f"eval_{model_path.stem}_{Path(args.bag or split).stem}.json")
+    write_json(result, json_path, extra)
     print(f"results written to {json_path}")
     if args.csv:
         write_csv(result, args.csv)

@@ -105,6 +105,13 @@ def training_intrinsics(data: DataConfig) -> NormalizedIntrinsics:
             return read_camera_yaml(path)
         except DatasetError as exc:
             raise ExportError(f"{exc}; or pass --intrinsics fx,fy,cx,cy (normalised)") from None
+    if data.dataset == "rosbag2":  # the recording's camera_info
+        from training.datasets.rosbag2 import recording_intrinsics
+
+        try:
+            return recording_intrinsics(data)
+        except DatasetError as exc:
+            raise ExportError(f"{exc}; or pass --intrinsics fx,fy,cx,cy (normalised)") from None
     raise ExportError(
         f"no known camera for data.dataset={data.dataset!r}; pass --intrinsics fx,fy,cx,cy "
         "(normalised by the image width/height)"

@@ -248,7 +248,7 @@ def test_missing_odometry_file_fails_when_the_dataset_is_built(exact_root: Path,
     root = tmp_path / "copy"
     shutil.copytree(exact_root, root)
     (root / DRIVE / ODOMETRY_FILE).unlink()
-    with pytest.raises(FileNotFoundError, match=ODOMETRY_FILE):
+    with pytest.raises(DatasetError, match=ODOMETRY_FILE):
         build_dataset(odometry_config(root), root / "splits/train_files.txt", train=False)
 
 
@@ -257,3 +257,10 @@ def test_datasets_without_odometry_refuse_the_option(indoor_root: Path) -> None:
     with pytest.raises(DatasetError, match=r"data\.odometry"):
         build_dataset(cfg, indoor_root / "splits/train_files.txt", train=False)
 
+
+
+def test_malformed_odometry_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / ODOMETRY_FILE
+    path.write_text("0.0 1 0 0 0 0 1 0 0 0 0 1\n")  # no stamp
+    with pytest.raises(DatasetError, match=r"12 numbers per line; expected 13"):
+        read_odometry(path)

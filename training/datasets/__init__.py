@@ -10,8 +10,10 @@ Layouts (paths relative to `cfg.root`):
             (+ <drive>/depth_gt/%010d.npy, dense metres for image_02, written by the generator)
     nyu     <scene>/image/%010d.jpg, <scene>/depth/%010d.png (cfg.depth_scale values per metre)
     folder  ordered images in a folder + an intrinsics YAML (see training/datasets/folder.py)
+    rosbag2 one or more rosbag2 recordings (see training/datasets/rosbag2.py)
 Split files hold one sample per line, `folder frame_index side`: side l (image_02, the left
-camera) or r (image_03); NYU and folder datasets use l.
+camera) or r (image_03); NYU and folder datasets use l. Recordings split themselves by time: their
+splits are the names in TIME_SPLITS instead of files.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class SplitEntry:
 
 
 SIDES = ("l", "r")
+TIME_SPLITS = ("train", "val", "all")  # rosbag2: blocks of each recording, or all of it
 
 
 def find_split(split: str | Path, root: str | Path, key: str) -> str | Path:
@@ -54,8 +57,8 @@ def find_split(split: str | Path, root: str | Path, key: str) -> str | Path:
     generated data sets keep theirs). ConfigError names the setting `key` when neither exists.
 
     An empty split ("") is returned as it is: the folder dataset then uses every frame, and the
-    datasets that need a split file say so (read_split)."""
-    if isinstance(split, str) and not split:
+    datasets that need a split file say so (read_split). So are the TIME_SPLITS names."""
+    if isinstance(split, str) and (not split or split in TIME_SPLITS):
         return split
     path = Path(split)
     if path.is_file():
@@ -155,6 +158,12 @@ def _build_folder(cfg: DataConfig, split_file: str | Path, train: bool) -> Datas
     return ImageFolderDataset(cfg, split_file, train)
 
 
+def _build_rosbag2(cfg: DataConfig, split_file: str | Path, train: bool) -> Dataset:
+    from training.datasets.rosbag2 import RosbagDataset
+
+    return RosbagDataset(cfg, str(split_file), train)
+
+
 def _build_nyu_labeled(cfg: DataConfig, split_file: str | Path, train: bool) -> Dataset:
     from training.datasets.rgbd import NyuLabeledDataset
 
@@ -174,6 +183,7 @@ DATASETS: dict[str, DatasetBuilder] = {
     "folder": _build_folder,
     "nyu_labeled": _build_nyu_labeled,  # supervised seed-003 data, see rgbd.py
     "rgbd_folder": _build_rgbd_folder,
+    "rosbag2": _build_rosbag2,
 }
 
 

@@ -48,9 +48,9 @@ class KittiRawDataset(SequenceDataset):
         super().__init__(cfg, read_split(split_file), train, source=str(split_file))
         if cfg.odometry:  # read every drive's files now: a missing one fails before training
             for entry in self.entries:
-                self.odometry(entry)
+                self._drive_odometry(entry)
 
-    def odometry(self, entry: SplitEntry) -> tuple[OdometryTrack, np.ndarray, np.ndarray]:
+    def _drive_odometry(self, entry: SplitEntry) -> tuple[OdometryTrack, np.ndarray, np.ndarray]:
         """(the drive's odometry, its camera's frame stamps, the camera-to-vehicle pose)."""
         if entry.folder not in self._tracks:
             self._tracks[entry.folder] = read_odometry(self.root / entry.folder / ODOMETRY_FILE)
@@ -83,17 +83,17 @@ class KittiRawDataset(SequenceDataset):
         return np.load(path).astype(np.float32, copy=False)
 
     def frame_stamp(self, entry: SplitEntry, frame_index: int) -> float:
-        stamps = self.odometry(entry)[1]
+        stamps = self._drive_odometry(entry)[1]
         if frame_index >= len(stamps):
             raise DatasetError(f"{self.root / entry.folder}: frame {frame_index} has no "
                                f"timestamp; timestamps.txt lists {len(stamps)} frames")
         return float(stamps[frame_index])
 
     def camera_to_base(self, entry: SplitEntry) -> np.ndarray:
-        return self.odometry(entry)[2]
+        return self._drive_odometry(entry)[2]
 
     def odometry_track(self, entry: SplitEntry) -> OdometryTrack:
-        return self.odometry(entry)[0]
+        return self._drive_odometry(entry)[0]
 
     def _image_path(self, folder: str, side: str, frame_index: int) -> Path:
         name = f"{frame_index:010d}{self.image_ext}"

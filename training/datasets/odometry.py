@@ -20,6 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from training.datasets import DatasetError
+
 # Frames whose stamp lies this close to an odometry sample (seconds) use it as it is.
 STAMP_TOLERANCE = 1e-6
 MIRROR = np.diag([-1.0, 1.0, 1.0, 1.0])  # x -> -x: a horizontally flipped camera
@@ -120,11 +122,14 @@ def write_odometry(path: Path, track: OdometryTrack) -> None:
 def read_odometry(path: Path) -> OdometryTrack:
     """The OdometryTrack of an odometry file (see write_odometry); an empty file has none."""
     if not path.is_file():
-        raise FileNotFoundError(f"odometry file {path} does not exist")
-    rows = np.loadtxt(path, ndmin=2)
+        raise DatasetError(f"odometry file {path} does not exist (data.odometry is true)")
+    try:
+        rows = np.loadtxt(path, ndmin=2)
+    except ValueError as error:
+        raise DatasetError(f"{path}: {error}; expected numbers only") from None
     if rows.size and rows.shape[1] != 13:
-        raise ValueError(f"{path}: {rows.shape[1]} numbers per line; expected 13 "
-                         "(stamp and the 3 x 4 base pose)")
+        raise DatasetError(f"{path}: {rows.shape[1]} numbers per line; expected 13 "
+                           "(stamp and the 3 x 4 base pose)")
     poses = np.tile(np.eye(4), (len(rows), 1, 1))
     if rows.size:
         poses[:, :3] = rows[:, 1:].reshape(-1, 3, 4)

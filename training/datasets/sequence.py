@@ -115,10 +115,11 @@ class SequenceDataset(Dataset):
     def load_sample(self, index: int, augmentation: Augmentation) -> dict[str, torch.Tensor]:
         """Sample `index` with the given augmentation (tests call this to fix the randomness)."""
         cfg, entry = self.cfg, self.entries[index]
-        paths = [self._frame(entry, entry.frame_index + offset) for offset in cfg.frame_offsets]
+        views = [self.read_frame(entry, entry.frame_index + offset)
+                 for offset in cfg.frame_offsets]
         if cfg.use_stereo:
-            paths.append(self.stereo_path(entry))
-        images = np.stack([self._read_rgb(path) for path in paths])  # n x H x W x 3 uint8
+            views.append(self._read_rgb(self.stereo_path(entry)))
+        images = np.stack(views)  # n x H x W x 3 uint8
         if augmentation.flip:
             images = images[:, :, ::-1]
         clean = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
@@ -158,6 +159,10 @@ class SequenceDataset(Dataset):
         target = self.frame_stamp(entry, entry.frame_index)
         return source_motions(self.odometry_track(entry), target, sources,
                               self.camera_to_base(entry), self.cfg.odometry_max_gap, flip)
+
+    def read_frame(self, entry: SplitEntry, frame_index: int) -> np.ndarray:
+        """H x W x 3 uint8 RGB of the entry's camera at `frame_index`, at cfg.width x cfg.height."""
+        return self._read_rgb(self._frame(entry, frame_index))
 
     def _frame(self, entry: SplitEntry, frame_index: int) -> Path:
         path = self.frame_path(entry, frame_index) if frame_index >= 0 else None

@@ -29,6 +29,8 @@ from typing import Any
 
 import cv2
 import numpy as np
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_typestore
 from tqdm import tqdm
 
 from training.synthetic.odometry import ROBOT_ODOMETRY_NOISE, OdometryNoise, noisy_odometry
@@ -98,16 +100,13 @@ def generate_robot(out_dir: str | Path, sequences: int = 1, frames: int = 300,
                    compressed: bool = False, storage: str = "sqlite3",
                    odometry_noise: OdometryNoise | None = None) -> GenerationSummary:
     """Write `sequences` robot bags under `out_dir` (see the module docstring)."""
-    from rosbags.rosbag2 import StoragePlugin, Writer
-    from rosbags.typesys import Stores, get_typestore
-
     start, out = time.perf_counter(), Path(out_dir)
     check_arguments(sequences, frames, width, height)
     if storage not in STORAGES:
         raise ValueError(f"storage={storage!r} is invalid; expected one of {STORAGES}")
     noise = ROBOT_ODOMETRY_NOISE if odometry_noise is None else odometry_noise
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
-    messages = _Messages(get_typestore(Stores.ROS2_KILTED))
+    messages = RecordingMessages(get_typestore(Stores.ROS2_KILTED))
     k = camera_matrix(width, height)
     out.mkdir(parents=True, exist_ok=True)
     with tqdm(total=sequences * frames, desc="robot", unit="frame", disable=not progress) as bar:
@@ -123,7 +122,7 @@ def generate_robot(out_dir: str | Path, sequences: int = 1, frames: int = 300,
                              time.perf_counter() - start)
 
 
-def _write_recording(writer: Any, messages: _Messages, rng: np.random.Generator,
+def _write_recording(writer: Any, messages: RecordingMessages, rng: np.random.Generator,
                      noise: OdometryNoise, k: np.ndarray, frames: int, width: int, height: int,
                      compressed: bool, advance: Any) -> None:
     scene, _ = indoor_scene(rng, camera_height=CAMERA_HEIGHT)
@@ -192,8 +191,8 @@ def _sample_ns(sample: int) -> int:
     return ROBOT_EPOCH_NS + round(sample * 1e9 / ODOMETRY_RATE)
 
 
-class _Messages:
-    """The recording's messages as rosbags message objects of `store`."""
+class RecordingMessages:
+    """The recording's messages as rosbags message objects of `store` (a rosbags Typestore)."""
 
     def __init__(self, store: Any) -> None:
         self.store = store
@@ -220,13 +219,16 @@ class _Messages:
             header=self.header(stamp_ns, TOPICS.optical_frame),
             format="rgb8; jpeg compressed bgr8", data=jpeg.reshape(-1))
 
-    def camera_info(self, stamp_ns: int, k: np.ndarray, width: int, height: int) -> Any:
+    def camera_info(self, stamp_ns: int, k: np.ndarray, width: int, height: int,
+                    distortion: np.ndarray | None = None) -> Any:
+        """CameraInfo of a pinhole camera; P = [K | 0], D = `distortion` (plumb_bob, 5 values)."""
         roi = self.types["sensor_msgs/msg/RegionOfInterest"](
             x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
         projection = np.hstack([k, np.zeros((3, 1))])
         return self.types["sensor_msgs/msg/CameraInfo"](
             header=self.header(stamp_ns, TOPICS.optical_frame), height=height, width=width,
-            distortion_model="plumb_bob", d=np.zeros(5), k=k.reshape(-1), r=np.eye(3).reshape(-1),
+            distortion_model="plumb_bob", d=np.zeros(5) if distortion is None else distortion,
+            k=k.reshape(-1), r=np.eye(3).reshape(-1),
             p=projection.reshape(-1), binning_x=0, binning_y=0, roi=roi)
 
     def transform(self, stamp_ns: int, parent: str, child: str, pose: np.ndarray) -> Any:
