@@ -102,7 +102,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--full-resolution", action="store_true",
                         help="upsample depth to the input resolution")
     parser.add_argument("--providers", default="",
-                        help="comma-separated ONNX Runtime providers (default TensorRT,CUDA,CPU)")
+                        help="comma-separated providers: tensorrt, cuda, cpu or full ONNX "
+                             "Runtime names (default tensorrt,cuda,cpu)")
 
 
 def main(argv: list[str] | None = None) -> int:

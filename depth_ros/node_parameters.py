@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from depth_ros.colorize import COLORMAPS, SCALES
-from depth_ros.inference import DEFAULT_PROVIDERS
+from depth_ros.providers import DEFAULT_PROVIDERS, ProviderError, provider_name
 from depth_ros.scale import GroundPlaneConfig, ScaleMode
 
 IMAGE_TRANSPORTS = ("raw", "compressed")
@@ -71,8 +71,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec(
         "providers",
         list(DEFAULT_PROVIDERS),
-        "ONNX Runtime execution providers in priority order; those this onnxruntime build "
-        "lacks are skipped. Setting it reloads the model.",
+        "ONNX Runtime execution providers in priority order (tensorrt, cuda, cpu or full "
+        "names); those that cannot start on this machine are skipped. Setting it reloads the "
+        "model.",
     ),
     ParameterSpec(
         "intra_op_threads",
@@ -291,6 +292,10 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
             f"parameter providers = {list(providers)} must name at least one ONNX Runtime "
             f"execution provider, e.g. {list(DEFAULT_PROVIDERS)}"
         )
+    try:
+        providers = tuple(dict.fromkeys(provider_name(p) for p in providers))
+    except ProviderError as err:
+        raise ParameterError(f"parameter providers: {err}") from err
     if checked["range.min"] >= checked["range.max"]:
         raise ParameterError(
             f"range.min = {checked['range.min']} m must be below range.max = "

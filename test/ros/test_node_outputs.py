@@ -28,8 +28,9 @@ from demo.ros_link import (
     wait_until,
 )
 from depth_ros.image_codec import image_to_array
-from depth_ros.inference import DEFAULT_PROVIDERS, DepthEstimator
+from depth_ros.inference import DepthEstimator
 from depth_ros.pointcloud import pointcloud2_to_array, unpack_rgb
+from depth_ros.providers import DEFAULT_PROVIDERS
 from test.ros.scene import (
     FRAME_ID,
     IMAGE_HEIGHT,
