@@ -141,7 +141,7 @@ class NodeUnderTest:
         self.info_pub = self.ros.publisher(CameraInfo, "camera_info")
         # arrival times on the clock the sends are timed with; headers only, not the images
         reliable = QoSProfile(depth=10)
-        self.depth = self.ros.record(Image, "depth/image", reliable, clock=time.perf_counter,
+        self.depth = self.ros.record(Image, "depth/image_rect", reliable, clock=time.perf_counter,
                                      keep=header_of)  # fmt: skip
         self.points = self.ros.record(PointCloud2, "depth/points", reliable,
                                       clock=time.perf_counter, keep=header_of)  # fmt: skip

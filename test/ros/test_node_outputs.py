@@ -90,7 +90,7 @@ def test_outputs_have_the_right_encodings_units_sizes_stamps_frames_and_points(
     node = start_node(
         node_parameters(plane_model, **{"range.max": 1000.0, "cloud.rgb": True})
     )
-    depth_rec = ros.record(Image, "depth/image")
+    depth_rec = ros.record(Image, "depth/image_rect")
     info_rec = ros.record(CameraInfo, "depth/camera_info")
     cloud_rec = ros.record(PointCloud2, "depth/points")
     preview_rec = ros.record(Image, "depth/colorized")
@@ -183,7 +183,7 @@ def test_without_camera_info_depth_is_published_and_the_cloud_skipped_with_a_war
             **{"tensorrt.cache_dir": str(plane_model.parent / "tensorrt")},
         )
     )
-    depth_rec = ros.record(Image, "depth/image")
+    depth_rec = ros.record(Image, "depth/image_rect")
     info_rec = ros.record(CameraInfo, "depth/camera_info")
     cloud_rec = ros.record(PointCloud2, "depth/points")
     diagnostics = ros.record(DiagnosticArray, "/diagnostics")
@@ -216,7 +216,7 @@ def test_without_camera_info_depth_is_published_and_the_cloud_skipped_with_a_war
 
 def test_compressed_transport_decodes_jpeg(ros: RosHarness, start_node, plane_model: Path) -> None:
     node = start_node(node_parameters(plane_model, image_transport="compressed"))
-    depth_rec = ros.record(Image, "depth/image")
+    depth_rec = ros.record(Image, "depth/image_rect")
     compressed_pub = ros.publisher(CompressedImage, "image/compressed")
     ros.wait_for_subscribers(compressed_pub)
     ok, jpeg = cv2.imencode(".jpg", np.full((IMAGE_HEIGHT, IMAGE_WIDTH, 3), 128, np.uint8))
@@ -241,7 +241,7 @@ def test_camera_size_images_arrive_with_the_reliable_qos_override(
     is lost (here: always). The documented start-up override makes the subscription reliable."""
     override = "qos_overrides./image.subscription.reliability"
     node = start_node(node_parameters(plane_model, **{override: "reliable"}))
-    depth_rec = ros.record(Image, "depth/image")
+    depth_rec = ros.record(Image, "depth/image_rect")
     info_rec = ros.record(CameraInfo, "depth/camera_info")
     image_pub = ros.publisher(Image, "image", QoSProfile(depth=2))  # reliable, like most drivers
     info_pub = ros.publisher(CameraInfo, "camera_info")  # best effort: must still match

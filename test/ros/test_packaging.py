@@ -158,7 +158,7 @@ def test_rviz_config_shows_input_depth_preview_and_cloud_in_the_optical_frame() 
     }
     assert displays == {
         ("rviz_default_plugins/Image", "image"),
-        ("rviz_default_plugins/Image", "depth/image"),
+        ("rviz_default_plugins/Image", "depth/image_rect"),
         ("rviz_default_plugins/Image", "depth/colorized"),
         ("rviz_default_plugins/PointCloud2", "depth/points"),
     }
@@ -184,7 +184,7 @@ def test_installed_executable_runs_the_node_with_the_installed_config(
         extra_params_files=[prefix / "share" / PACKAGE / "config" / "monodepth.yaml"],
         extra_env=env,
     )
-    depth_rec = ros.record(Image, "depth/image")
+    depth_rec = ros.record(Image, "depth/image_rect")
     image_pub = ros.publisher(Image, "image")
     ros.wait_for_subscribers(image_pub)
     image = image_message(random_rgb(1), "rgb8", FRAME_ID, stamp_of(1))

@@ -83,8 +83,8 @@ def test_malformed_flood_leaves_both_nodes_alive_and_publishing(
     compressed_node = start_node(
         node_parameters(model, image_transport="compressed"), ros_args=["-r", "__ns:=/jpeg"]
     )
-    raw_depth = ros.record(Image, "/raw/depth/image")
-    jpeg_depth = ros.record(Image, "/jpeg/depth/image")
+    raw_depth = ros.record(Image, "/raw/depth/image_rect")
+    jpeg_depth = ros.record(Image, "/jpeg/depth/image_rect")
     diagnostics = ros.record(DiagnosticArray, "/diagnostics")
     image_pub = ros.publisher(Image, "/raw/image")
     info_pub = ros.publisher(CameraInfo, "/raw/camera_info")
