@@ -620,18 +620,24 @@ class MonodepthNode(Node):
         library_log.propagate = True
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 class StopRequest:
     """SIGINT and SIGTERM set a flag that the main loop polls, instead of raising
-    KeyboardInterrupt wherever Python happens to be (under `ros2 launch`, Ctrl-C sends SIGINT
-    to the whole process group and launch sends another: the second one used to land in
-    destroy_node() as a traceback)."""
+    KeyboardInterrupt wherever Python happens to be. Under `ros2 launch`, Ctrl-C sends SIGINT
+    to the whole process group and launch sends another: after the first, both signals are
+    ignored, so the second can neither land in destroy_node() as a traceback nor kill the
+    process while Python finalizes (which restores default handlers, not ignored ones)."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in STOP_SIGNALS:
             signal.signal(signum, self._on_signal)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
+        for ignored in STOP_SIGNALS:
+            signal.signal(ignored, signal.SIG_IGN)
         self._event.set()
 
     @property

@@ -226,7 +226,7 @@ def test_without_a_usable_model_the_node_runs_and_reports_error(
     ros.wait_for_subscribers(image_pub)
     image = image_message(random_rgb(1), "rgb8", FRAME_ID, stamp_of(1))
     send_until_received([(image_pub, image)], depth_rec, stamp_of(1))
-    wait_until(
-        lambda: main_status().level == DiagnosticStatus.OK, 5.0, "an OK status with the model"
+    wait_until(  # WARN at most: no camera_info was sent, so the cloud is not possible
+        lambda: main_status().level != DiagnosticStatus.ERROR, 5.0, "no ERROR with the model"
     )
     assert node.stop() == 0

@@ -79,7 +79,8 @@ def test_scan_of_a_wall_matches_the_geometry(
     record_property("wall_bin_error", f"{bin_error.max():.2e}")
     print(f"scan of a {distance} m wall at {WALL_YAW_DEG} deg: max relative error "
           f"{column_error.max():.2e} per column, {bin_error.max():.2e} at the bin angles")
-    assert hit.sum() >= camera.width - 4 and np.isnan(ranges[~hit]).all()
+    # columns are even in tan(angle), bins even in angle: a few bins get no column (NaN)
+    assert hit.sum() > 0.8 * camera.width and np.isnan(ranges[~hit]).all()
     assert column_error.max() < 1e-5
     assert bin_error.max() < 0.05  # one angle increment of a 64-column scan
     assert node.stop() == 0
