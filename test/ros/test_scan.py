@@ -67,12 +67,14 @@ def test_scan_of_a_wall_matches_the_geometry(
 
     distance = WALL_UNITS * METRES_PER_UNIT
     angles = column_angles(camera)
-    bins = ((angles - scan.angle_min) / scan.angle_increment).astype(int)
+    angle_min = -math.atan((camera.width - 1 - camera.cx) / camera.fx)  # float64, not the
+    increment = (math.atan(camera.cx / camera.fx) - angle_min) / (camera.width - 1)  # float32s
+    bins = ((angles - angle_min) / increment).astype(int)
     expected = np.full(camera.width, np.inf)
     np.minimum.at(expected, bins, wall_range(angles, distance, WALL_YAW_DEG))
     hit = np.isfinite(expected)
     column_error = np.abs(ranges[hit] - expected[hit]) / expected[hit]
-    bin_angles = scan.angle_min + np.arange(camera.width) * scan.angle_increment
+    bin_angles = angle_min + np.arange(camera.width) * increment
     truth = wall_range(bin_angles, distance, WALL_YAW_DEG)
     bin_error = np.abs(ranges[hit] - truth[hit]) / truth[hit]
     record_property("wall_column_error", f"{column_error.max():.2e}")
