@@ -59,7 +59,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         "model",
         "",
         "Path of the ONNX depth model (exported by `python -m training export`). "
-        "Setting it reloads the model; a model that fails to load is rejected.",
+        "Setting it reloads the model; a model that fails to load is rejected. Without a "
+        "usable one at start the node runs, publishes nothing and reports ERROR.",
     ),
     ParameterSpec(
         "image_transport",
