@@ -53,7 +53,7 @@ def frame_depth(
     """The exact depth as a DepthFrame, or what the node's pipeline makes of the frame."""
     if model is None:
         metres = np.where(depth > 0, depth, np.nan).astype(np.float32)
-        return DepthFrame(metres, camera, 1.0, 0.0, None)  # type: ignore[arg-type]
+        return DepthFrame(metres, camera, 1.0, 0.0)
     estimator = DepthEstimator(model, ["cpu"])
     scaler = MetricScaler("metadata", contract=estimator.contract)
     return DepthPipeline(estimator, scaler, 0.1, MAX_RANGE_M).process(rgb, camera)

@@ -28,7 +28,7 @@ class DepthFrame:
     camera: PinholeIntrinsics | None  # intrinsics of `depth`; None when the camera is unknown
     factor: float  # metres per model unit used for this frame
     inference_s: float  # seconds spent in the network
-    fit: CameraFit  # the window the model saw and the focal correction applied
+    fit: CameraFit | None = None  # the window the model saw and the focal correction applied
 
 
 @dataclass(frozen=True)

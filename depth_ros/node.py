@@ -545,7 +545,8 @@ class MonodepthNode(Node):
         camera, problem = self._camera_for(image_width, image_height)
         result = pipeline.depth.process(rgb, camera)
         self._inference_latency.add(result.inference_s)
-        self._note_fit(result.fit)
+        if result.fit is not None:
+            self._note_fit(result.fit)
         depth, depth_camera = result.depth, result.camera
 
         self._depth_pub.publish(array_to_image(depth, "32FC1", header))
