@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from rclpy.qos import (
     DurabilityPolicy,
@@ -59,7 +60,12 @@ def reliability_override(node: Node, topic_name: str) -> str:
     undeclaring it again, so that rclpy can declare it as usual when the subscription is made.
     """
     name = f"qos_overrides.{topic_name}.subscription.reliability"
-    value = node.declare_parameter(name, _NOT_GIVEN).value
+    try:
+        value = node.declare_parameter(name, _NOT_GIVEN).value
+    except ParameterException as err:
+        raise ValueError(
+            f"parameter {name}: {err}; expected reliable, best_effort or system_default"
+        ) from err
     node.undeclare_parameter(name)
     return "" if value == _NOT_GIVEN else str(value)
 

@@ -323,7 +323,12 @@ class MonodepthNode(Node):
             if settings.image_transport == "compressed"
             else (Image, "image")
         )
-        self._image_sub = AdaptiveSubscription(self, image_type, image_topic, self._on_image)
+        try:
+            self._image_sub = AdaptiveSubscription(self, image_type, image_topic, self._on_image)
+        except ValueError as err:
+            self._detach_logging()
+            self.destroy_node()
+            raise StartupError(str(err)) from err
         self._camera_info_sub = self.create_subscription(
             CameraInfo,
             "camera_info",

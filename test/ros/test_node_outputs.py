@@ -174,8 +174,9 @@ def test_outputs_have_the_right_encodings_units_sizes_stamps_frames_and_points(
 def test_without_camera_info_depth_is_published_and_the_cloud_skipped_with_a_warning(
     ros: RosHarness, start_node, plane_model: Path
 ) -> None:
-    """Also: with the default providers (TensorRT, CUDA, CPU) the node reports the ones ONNX
-    Runtime really uses, in its log and in /diagnostics (CPU only on a machine without GPU)."""
+    """Also: with the default providers (TensorRT, CUDA, CPU) the node tries only those that can
+    start here, quietly, and reports the ones ONNX Runtime really uses, in its log and in
+    /diagnostics (CPU only on a machine without GPU)."""
     node = start_node(
         node_parameters(
             plane_model,
@@ -210,6 +211,8 @@ def test_without_camera_info_depth_is_published_and_the_cloud_skipped_with_a_war
 
     in_use = DepthEstimator(plane_model, list(DEFAULT_PROVIDERS)).providers
     assert f"ONNX Runtime providers in use: {in_use}" in log
+    assert log.count("ONNX Runtime providers tried: ") == 1  # one line says what is tried
+    assert "[E:onnxruntime" not in log and "EP Error" not in log  # and nothing red before it
     assert diagnostic_values(diagnostics.messages[-1])["providers"] == ",".join(in_use)
     assert node.stop() == 0
 

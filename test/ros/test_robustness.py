@@ -165,17 +165,25 @@ def test_malformed_flood_leaves_both_nodes_alive_and_publishing(
     assert compressed_node.wait_exit(timeout=15.0) == 0, compressed_node.log_text()
 
 
+@pytest.mark.parametrize("problem", ["range", "qos"])
 def test_bad_parameters_at_start_are_one_clear_error_and_a_nonzero_exit(
-    start_node, tmp_path: Path
+    start_node, tmp_path: Path, problem: str
 ) -> None:
     model = constant_depth_model(tmp_path / "two.onnx", 2.0, plane_contract())
-    node = start_node(node_parameters(model, **{"range.min": 50.0, "range.max": 10.0}))
+    if problem == "range":
+        node = start_node(node_parameters(model, **{"range.min": 50.0, "range.max": 10.0}))
+        expected = "range.min = 50.0 m must be below range.max = 10.0 m"
+    else:
+        node = start_node(
+            node_parameters(model),
+            ros_args=["-p", "qos_overrides./image.subscription.reliability:=3"],
+        )
+        expected = "parameter qos_overrides./image.subscription.reliability"
     assert node.wait_exit(timeout=30.0) == 1
     log = node.log_text()
     errors = [line for line in log.splitlines() if "[ERROR]" in line]
     assert len(errors) == 1 and "cannot start" in errors[0], log
-    assert "range.min = 50.0 m must be below range.max = 10.0 m" in errors[0]
-    assert "Traceback" not in log
+    assert expected in errors[0] and "Traceback" not in log
 
 
 @pytest.mark.parametrize("problem", ["empty", "missing", "corrupt", "no_contract"])
