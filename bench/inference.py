@@ -132,7 +132,7 @@ def load_frames(cfg: TrainConfig, count: int, calibration: int,
         return frames, calib, gts, f"{cfg.data.root} ({cfg.data.val_split})"
     except (ConfigError, DatasetError, FileNotFoundError):
         pass
-    from training.datasets.synthetic import generate_outdoor
+    from training.synthetic.kitti import generate_outdoor
 
     root = work / "frames"
     generate_outdoor(root, sequences=2, frames=max(count, calibration) + 2, width=size[0],

@@ -73,7 +73,7 @@ def road_frames(out_dir: Path) -> tuple[list[np.ndarray], PinholeIntrinsics]:
     import cv2
 
     from training.datasets import KITTI_NORMALIZED_K as K
-    from training.datasets.synthetic import generate_outdoor
+    from training.synthetic.kitti import generate_outdoor
 
     generate_outdoor(out_dir, sequences=1, frames=5, width=CAMERA_WIDTH, height=CAMERA_HEIGHT)
     paths = sorted(out_dir.glob("*/*_sync/image_02/data/*.png"))

@@ -71,7 +71,7 @@ def stage(number: int) -> Iterator[None]:
 
 
 def generate_data(paths: DemoPaths) -> None:
-    from training.datasets.synthetic import generate_outdoor
+    from training.synthetic.kitti import generate_outdoor
 
     if (paths.data / "splits" / "test_files.txt").is_file():
         print(f"    reusing {paths.data}")
@@ -148,7 +148,7 @@ def held_out_frames(paths: DemoPaths) -> tuple[list[HeldOutFrame], object]:
     """The test split's left-camera frames with ground truth, and their camera."""
     from depth_ros.camera import PinholeIntrinsics
     from training.datasets import KITTI_NORMALIZED_K, read_split
-    from training.datasets.synthetic import read_depth
+    from training.synthetic.sequence_files import read_depth
 
     frames = []
     for entry in read_split(paths.data / "splits" / "test_files.txt"):

@@ -19,7 +19,7 @@ import importlib
 import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "generate": ("training.datasets.synthetic", "write a synthetic sequence with ground truth"),
+    "generate": ("training.synthetic.cli", "write a synthetic sequence with ground truth"),
     "train": ("training.trainer", "train a depth network from a YAML config"),
     "evaluate": ("training.evaluate", "standard depth metrics on a split"),
     "export": ("training.export", "export a checkpoint to ONNX with the model contract"),

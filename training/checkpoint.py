@@ -92,10 +92,20 @@ def load_task(
     return config, task
 
 
-def load_weights(module: nn.Module, weights: dict[str, torch.Tensor], source: str) -> None:
-    """Copy `weights` into `module`, requiring the same keys and shapes (message on mismatch)."""
+def load_weights(
+    module: nn.Module, weights: dict[str, torch.Tensor], source: str, may_lack: str | None = None
+) -> list[str]:
+    """Copy `weights` into `module`, requiring the same keys and shapes (message on mismatch).
+
+    `may_lack` names a submodule prefix the weights may lack as a whole, which then keeps its
+    fresh initialisation: a stereo model has no pose network, and a stereo-then-monocular
+    curriculum starts the monocular run from it. Returns the keys left fresh.
+    """
     own = module.state_dict()
-    missing = sorted(set(own) - set(weights))
+    fresh = [k for k in own if may_lack and k.startswith(may_lack)]
+    if may_lack is None or any(k.startswith(may_lack) for k in weights):
+        fresh = []
+    missing = sorted(set(own) - set(weights) - set(fresh))
     unexpected = sorted(set(weights) - set(own))
     wrong_shape = [
         f"{k}: checkpoint {tuple(weights[k].shape)} vs model {tuple(own[k].shape)}"
@@ -114,7 +124,8 @@ def load_weights(module: nn.Module, weights: dict[str, torch.Tensor], source: st
             f"weights from {source} do not fit the model: {'; '.join(problems)}. "
             "Check model.architecture, model.num_layers, model.scales and data.frame_offsets."
         )
-    module.load_state_dict(weights, strict=True)
+    module.load_state_dict(weights, strict=not fresh)
+    return fresh
 
 
 def _prefixes(keys: list[str], depth: int = 3) -> str:

@@ -41,6 +41,8 @@ class DataConfig:
     intrinsics_file: str = ""  # folder dataset: YAML with fx, fy, cx, cy, width, height
     depth_scale: float = 1000.0  # rgbd_folder/nyu depth pngs: stored value per metre
     odometry: bool = False  # samples carry odom_T / odom_valid (robot odometry, metres)
+    # Odometry samples further apart than this (seconds) are a gap: frames inside get no motion.
+    odometry_max_gap: float = 0.12
     augment: bool = True  # colour jitter + flip for Monodepth2; seed-003 set for supervised
     # Supervised models (added by the seed-003 work): per-channel RGB mean / std of the training
     # images in [0, 1] that the depth model normalises its input with. Empty: computed from the
@@ -128,6 +130,8 @@ class TrainConfig:
                  "empty (computed from the training split) or 3 values (R, G, B)")
         _require(d.input_std == [] or (len(d.input_std) == 3 and min(d.input_std) > 0),
                  "data.input_std", d.input_std, "empty or 3 positive values (R, G, B)")
+        _require(d.odometry_max_gap > 0.0, "data.odometry_max_gap", d.odometry_max_gap,
+                 "> 0 seconds")
         _require(m.weights_init in ("pretrained", "scratch"), "model.weights_init",
                  m.weights_init, "pretrained or scratch")
         _require(m.architecture in ARCHITECTURES, "model.architecture", m.architecture,

@@ -54,9 +54,10 @@ def read_calib_file(path: str | Path) -> dict[str, np.ndarray]:
     return values
 
 
-def _matrix(
+def matrix_of(
     calib: dict[str, np.ndarray], key: str, shape: tuple[int, ...], path: Path
 ) -> np.ndarray:
+    """`calib[key]` (as read_calib_file returns it from `path`) reshaped to `shape`."""
     if key not in calib:
         raise CalibrationError(f"{path} has no {key!r}; expected a {shape} matrix")
     if calib[key].size != int(np.prod(shape)):
@@ -77,12 +78,12 @@ def velodyne_projection(
     velo_to_cam = read_calib_file(velo_path)
 
     velo_to_cam0 = np.eye(4)
-    velo_to_cam0[:3, :3] = _matrix(velo_to_cam, "R", (3, 3), velo_path)
-    velo_to_cam0[:3, 3] = _matrix(velo_to_cam, "T", (3,), velo_path)
+    velo_to_cam0[:3, :3] = matrix_of(velo_to_cam, "R", (3, 3), velo_path)
+    velo_to_cam0[:3, 3] = matrix_of(velo_to_cam, "T", (3,), velo_path)
     rectify = np.eye(4)
-    rectify[:3, :3] = _matrix(cam_to_cam, "R_rect_00", (3, 3), cam_path)
-    p_rect = _matrix(cam_to_cam, f"P_rect_{camera:02d}", (3, 4), cam_path)
-    width, height = _matrix(cam_to_cam, f"S_rect_{camera:02d}", (2,), cam_path)
+    rectify[:3, :3] = matrix_of(cam_to_cam, "R_rect_00", (3, 3), cam_path)
+    p_rect = matrix_of(cam_to_cam, f"P_rect_{camera:02d}", (3, 4), cam_path)
+    width, height = matrix_of(cam_to_cam, f"S_rect_{camera:02d}", (2,), cam_path)
     return p_rect @ rectify @ velo_to_cam0, (round(float(height)), round(float(width)))
 
 

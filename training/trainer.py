@@ -156,8 +156,9 @@ class Trainer:
         self.task = runtime.prepare_module(build_task(cfg))
         if init_from:
             weights = read_checkpoint(init_from, runtime.device)["model"]
-            load_weights(self.task, weights, source=str(init_from))
-            log.info("initialised weights from %s", init_from)
+            fresh = load_weights(self.task, weights, source=str(init_from), may_lack="pose_net.")
+            log.info("initialised weights from %s%s", init_from,
+                     " (it has no pose network: the pose network starts fresh)" if fresh else "")
         self.model = self.task
         if runtime.distributed:
             device_ids = [runtime.device.index] if runtime.device.type == "cuda" else None

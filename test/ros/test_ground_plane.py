@@ -1,6 +1,6 @@
 """scale.mode ground_plane recovers metres on generated road frames with a known camera height.
 
-The frames come from training/datasets/synthetic.py: a street with the camera 1.65 m above a
+The frames come from training/synthetic/: a street with the camera 1.65 m above a
 flat road, cars and buildings, exact depth. The "network" is a known-answer ONNX model that
 returns, for frame i, the true depth divided by a factor the node is not told (3.7 m per unit),
 with 2 % per-pixel noise and a smooth 2 % error field, as a relative-depth model would. It reads
@@ -73,7 +73,7 @@ def frame_table_model(path: Path, depth_units: np.ndarray) -> Path:
 @pytest.fixture(scope="module")
 def road(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Eight consecutive left-camera frames (BGR) and their true depth (metres, 0 = sky)."""
-    from training.datasets.synthetic import generate_outdoor
+    from training.synthetic.kitti import generate_outdoor
 
     root = tmp_path_factory.mktemp("road")
     generate_outdoor(root, sequences=1, frames=FRAMES, width=IMAGE_WIDTH, height=IMAGE_HEIGHT,

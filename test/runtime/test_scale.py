@@ -160,7 +160,7 @@ def test_bad_ground_config() -> None:
 
 
 def test_generated_outdoor_frames(outdoor_root: Path) -> None:
-    """Frames of training.datasets.synthetic.generate_outdoor (camera 1.65 m above the road;
+    """Frames of training.synthetic.kitti.generate_outdoor (camera 1.65 m above the road;
     the session's `outdoor_root`): ground-truth depth divided by an unknown scale gives that
     scale back within 5%."""
     frames = sorted(outdoor_root.glob("*/*_sync/depth_gt/*.npy"))

@@ -19,20 +19,12 @@ import torch
 from training import geometry
 from training.__main__ import main as training_main
 from training.datasets import KINECT_NORMALIZED_K, KITTI_NORMALIZED_K, read_split
-from training.datasets.synthetic import (
-    CAMERA_HEIGHT,
-    OUTDOOR_DATE,
-    STEREO_BASELINE,
-    generate_indoor,
-    generate_outdoor,
-    outdoor_scene,
-    outdoor_trajectory,
-    pixel_matrix,
-    read_depth,
-    read_poses,
-    read_velodyne,
-    render_view,
-)
+from training.synthetic.kitti import OUTDOOR_DATE, STEREO_BASELINE, generate_outdoor
+from training.synthetic.nyu import generate_indoor
+from training.synthetic.rendering import render_view
+from training.synthetic.scene import CAMERA_HEIGHT, outdoor_scene
+from training.synthetic.sequence_files import pixel_matrix, read_depth, read_poses, read_velodyne
+from training.synthetic.trajectories import outdoor_trajectory
 
 DRIVES = [f"{OUTDOOR_DATE}/{OUTDOOR_DATE}_drive_{n:04d}_sync" for n in (1, 2)]
 ROOMS = ["synthetic_room_0000", "synthetic_room_0001"]

@@ -240,6 +240,24 @@ def test_init_from_loads_weights_and_starts_a_new_run(
     assert f"{name}: checkpoint (1, 1, 1, 1)" in capsys.readouterr().err
 
 
+def test_stereo_weights_start_a_monocular_run_with_a_fresh_pose_network(
+    outdoor_root: Path, splits: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The stereo-then-monocular curriculum: a stereo model has no pose network to copy."""
+    stereo = load_config(SYNTHETIC, ["data.frame_offsets=[0]", "data.use_stereo=true"])
+    torch.manual_seed(1)
+    source = tmp_path / "stereo.pt"
+    save_checkpoint(source, {"model": build_task(stereo).state_dict()})
+    mono = load_config(SYNTHETIC, [*overrides(outdoor_root, splits), "data.use_stereo=false",
+                                   "data.frame_offsets=[0,-1,1]",
+                                   f"run.out_dir={tmp_path / 'mono'}"])
+    started = trainer.Trainer(mono, setup_runtime(mono.run), init_from=source).task.state_dict()
+    copied = weights(source)
+    assert copied and not any(k.startswith("pose_net.") for k in copied)
+    assert_same_tensors({k: started[k] for k in copied}, copied)
+    assert any(k.startswith("pose_net.") for k in started)
+
+
 @pytest.mark.slow
 def test_sigterm_saves_a_resumable_checkpoint(
     outdoor_root: Path, splits: tuple[Path, Path], tmp_path: Path

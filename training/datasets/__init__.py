@@ -3,7 +3,7 @@
 `build_dataset(cfg.data, split_file, train)` is all the trainer needs. It dispatches on
 `cfg.dataset` through DATASETS, a plain dict name -> builder, so other modules register theirs
 there. Builders import their module when called: this package imports without torch, which keeps
-the synthetic generator (numpy + OpenCV) light.
+the synthetic generator (training/synthetic, numpy + OpenCV) light.
 
 Layouts (paths relative to `cfg.root`):
     kitti   <date>/<date>_drive_<n>_sync/image_02|image_03/data/%010d.png|jpg

@@ -3,7 +3,9 @@
 A sample is what Monodepth2 trains on (the batch format of the design notes): frames at
 `cfg.frame_offsets` (target first), optionally the other stereo camera at the same time, all
 resized to cfg.height x cfg.width with area averaging, flipped and colour-jittered as one unit,
-with the pixel intrinsics K of the output size. Subclasses only say where the files are.
+with the pixel intrinsics K of the output size and, with cfg.odometry, the recorded motion from
+the target camera to each temporal source (training/datasets/odometry.py). Subclasses only say
+where the files are.
 
 Every split line is checked once at construction (a directory listing per folder, no image
 reads), so a missing neighbour fails before training starts, naming the file and the line.
@@ -28,6 +30,7 @@ from training.datasets.augment import (
     apply_color_jitter,
     sample_augmentation,
 )
+from training.datasets.odometry import OdometryTrack, source_motions
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +46,8 @@ class SequenceDataset(Dataset):
     """
 
     has_stereo = False  # subclasses with a second camera implement stereo_path
+    has_odometry = False  # subclasses with odometry implement odometry_track, frame_stamp and
+    # camera_to_base
 
     def __init__(self, cfg: DataConfig, entries: list[SplitEntry], train: bool, source: str):
         self.cfg = cfg
@@ -53,6 +58,11 @@ class SequenceDataset(Dataset):
             raise DatasetError(
                 f"data.use_stereo is true but the {cfg.dataset!r} dataset has a single camera; "
                 "set data.use_stereo: false"
+            )
+        if cfg.odometry and not self.has_odometry:
+            raise DatasetError(
+                f"data.odometry is true but the {cfg.dataset!r} dataset has no odometry; "
+                "set data.odometry: false"
             )
         self._listings: dict[Path, frozenset[str]] = {}
         self._check_files()
@@ -79,6 +89,18 @@ class SequenceDataset(Dataset):
 
     def read_depth(self, path: Path) -> np.ndarray:
         """H x W float32 depth in metres from `path`, 0 where unknown."""
+        raise NotImplementedError
+
+    def odometry_track(self, entry: SplitEntry) -> OdometryTrack:
+        """The base poses recorded over the entry's sequence (only when has_odometry)."""
+        raise NotImplementedError
+
+    def frame_stamp(self, entry: SplitEntry, frame_index: int) -> float:
+        """Time of a frame of the entry's camera, seconds, on the odometry's clock."""
+        raise NotImplementedError
+
+    def camera_to_base(self, entry: SplitEntry) -> np.ndarray:
+        """4 x 4 pose of the entry's camera (optical frame) in the robot's base frame, metres."""
         raise NotImplementedError
 
     # Samples ------------------------------------------------------------------------------
@@ -121,7 +143,21 @@ class SequenceDataset(Dataset):
             sample["stereo_T"] = stereo_transform(entry.side, augmentation.flip)
         if self.has_depth:
             sample["depth_gt"] = self._load_depth(index, augmentation.flip)
+        if cfg.odometry:
+            transforms, valid = self.odometry_motions(index, augmentation.flip)
+            sample["odom_T"] = torch.from_numpy(transforms)
+            sample["odom_valid"] = torch.from_numpy(valid)
         return sample
+
+    def odometry_motions(self, index: int, flip: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(S x 4 x 4 float32 target -> source camera in metres, S float32 valid) of sample
+        `index`, one per temporal offset of cfg.frame_offsets in order, mirrored when `flip`."""
+        entry = self.entries[index]
+        sources = [self.frame_stamp(entry, entry.frame_index + offset)
+                   for offset in self.cfg.frame_offsets if offset != 0]
+        target = self.frame_stamp(entry, entry.frame_index)
+        return source_motions(self.odometry_track(entry), target, sources,
+                              self.camera_to_base(entry), self.cfg.odometry_max_gap, flip)
 
     def _frame(self, entry: SplitEntry, frame_index: int) -> Path:
         path = self.frame_path(entry, frame_index) if frame_index >= 0 else None
