@@ -23,7 +23,9 @@ from depth_ros.depth_pipeline import DepthFrame, DepthPipeline, cloud_points
 from depth_ros.inference import DepthEstimator
 from depth_ros.scale import MetricScaler
 from training.datasets import KITTI_NORMALIZED_K
-from training.datasets.synthetic import outdoor_scene, outdoor_trajectory, render_view
+from training.synthetic.rendering import render_view
+from training.synthetic.scene import outdoor_scene
+from training.synthetic.trajectories import outdoor_trajectory
 
 WIDTH, HEIGHT = 640, 192  # the generated camera image
 VIEW_WIDTH, VIEW_HEIGHT = 1280, 640  # the picture
