@@ -47,8 +47,9 @@ from demo.ros_link import (
     wait_until,
 )
 from depth_ros.camera import PinholeIntrinsics
-from depth_ros.inference import DEFAULT_PROVIDERS, DepthEstimator
+from depth_ros.inference import DepthEstimator
 from depth_ros.pointcloud import depth_to_points, points_to_pointcloud2
+from depth_ros.providers import DEFAULT_PROVIDERS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CAMERA_WIDTH, CAMERA_HEIGHT = 1242, 375  # KITTI's rectified camera
@@ -140,7 +141,7 @@ class NodeUnderTest:
         self.info_pub = self.ros.publisher(CameraInfo, "camera_info")
         # arrival times on the clock the sends are timed with; headers only, not the images
         reliable = QoSProfile(depth=10)
-        self.depth = self.ros.record(Image, "depth/image", reliable, clock=time.perf_counter,
+        self.depth = self.ros.record(Image, "depth/image_rect", reliable, clock=time.perf_counter,
                                      keep=header_of)  # fmt: skip
         self.points = self.ros.record(PointCloud2, "depth/points", reliable,
                                       clock=time.perf_counter, keep=header_of)  # fmt: skip

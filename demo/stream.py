@@ -64,11 +64,11 @@ def stream_frames(
     `settle_s` after the last for outputs; return what arrived."""
     image_pub = ros.publisher(Image, "image")
     info_pub = ros.publisher(CameraInfo, "camera_info")
-    depth_rec = ros.record(Image, "depth/image")
+    depth_rec = ros.record(Image, "depth/image_rect")
     cloud_rec = ros.record(PointCloud2, "depth/points")
     diag_rec = ros.record(DiagnosticArray, "/diagnostics")
     ros.wait_for_subscribers(image_pub)
-    ros.wait_for_publishers("depth/image")
+    ros.wait_for_publishers("depth/image_rect")
 
     sent_at: dict[int, float] = {}
     period = 1.0 / rate_hz

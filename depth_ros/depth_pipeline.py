@@ -1,4 +1,4 @@
-"""One RGB frame to metric depth: inference, scale, resolution and range masking.
+"""One RGB frame to metric depth: camera fit, inference, scale, resolution and range masking.
 
 The ROS node and the offline tool (`python -m depth_ros.infer`) both call `DepthPipeline.process`,
 so a frame gives the same depth, cloud and preview whichever way it arrives.
@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from depth_ros.camera import PinholeIntrinsics
+from depth_ros.camera_fit import CameraFit, fit_camera
 from depth_ros.inference import DepthEstimator
 from depth_ros.pointcloud import depth_to_points
 from depth_ros.scale import MetricScaler
@@ -27,6 +28,7 @@ class DepthFrame:
     camera: PinholeIntrinsics | None  # intrinsics of `depth`; None when the camera is unknown
     factor: float  # metres per model unit used for this frame
     inference_s: float  # seconds spent in the network
+    fit: CameraFit | None = None  # the window the model saw and the focal correction applied
 
 
 @dataclass(frozen=True)
@@ -42,34 +44,30 @@ class DepthPipeline:
     range_min: float = 0.1  # metres; nearer depth becomes NaN
     range_max: float = math.inf  # metres; farther depth becomes NaN
     upsample_to_input: bool = False  # publish at the camera's resolution, not the model's
-
-    def model_camera(self, camera: PinholeIntrinsics | None) -> PinholeIntrinsics:
-        """The camera for the model's output grid: the real one scaled, or, when unknown, the
-        training camera of the contract (good enough for ground-plane scale, not for clouds)."""
-        width, height = self.estimator.input_size
-        if camera is not None:
-            return camera.scaled(width, height)
-        contract = self.estimator.contract
-        return PinholeIntrinsics.from_normalized(
-            contract.fx, contract.fy, contract.cx, contract.cy, width, height
-        )
+    fit_mode: str = "crop"  # how the image reaches the training aspect (see camera_fit)
 
     def process(self, rgb: np.ndarray, camera: PinholeIntrinsics | None) -> DepthFrame:
-        """Depth in metres for an H x W x 3 uint8 RGB frame; `camera` describes that H x W."""
-        started = time.perf_counter()
-        depth_units = self.estimator.predict(rgb)
-        inference_s = time.perf_counter() - started
-        model_camera = self.model_camera(camera)
-        factor = self.scaler.update(depth_units, model_camera)
-        depth = depth_units * np.float32(factor)
-        depth_camera = model_camera if camera is not None else None
+        """Depth in metres for an H x W x 3 uint8 RGB frame; `camera` describes that H x W.
+
+        The model sees the camera-fitted window; its depth is multiplied by the focal ratio and
+        then by the scaler's factor. At model resolution the depth's camera is the window's,
+        scaled to the model grid; at input resolution it is `camera` itself.
+        """
         height, width = rgb.shape[:2]
-        if self.upsample_to_input and depth.shape != (height, width):
-            depth = cv2.resize(depth, (width, height), interpolation=cv2.INTER_LINEAR)
+        fit = fit_camera(camera, width, height, self.estimator.contract, self.fit_mode)
+        started = time.perf_counter()
+        depth_units = self.estimator.predict(fit.window(rgb))
+        inference_s = time.perf_counter() - started
+        depth_units = fit.mask_padding(depth_units * np.float32(fit.focal_ratio))
+        factor = self.scaler.update(depth_units, fit.model_camera)
+        depth = depth_units * np.float32(factor)
+        depth_camera = fit.model_camera if camera is not None else None
+        if self.upsample_to_input:
+            depth = fit.to_image(depth)
             depth_camera = camera
         with np.errstate(invalid="ignore"):
             depth[~((depth >= self.range_min) & (depth <= self.range_max))] = np.nan
-        return DepthFrame(depth, depth_camera, factor, inference_s)
+        return DepthFrame(depth, depth_camera, factor, inference_s, fit)
 
 
 def cloud_points(

@@ -29,6 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from depth_ros.camera import CameraInfoError, PinholeIntrinsics, read_intrinsics_yaml
+from depth_ros.camera_fit import FIT_MODES
 from depth_ros.colorize import COLORMAPS, colorize_depth
 from depth_ros.depth_pipeline import DepthFrame, DepthPipeline, cloud_points
 from depth_ros.frame_sources import Frame, SourceError, expand_inputs, input_names, read_frames
@@ -81,6 +82,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="rosbag2 camera_info topic (default: next to the image topic)")
     parser.add_argument("--intrinsics", type=Path,
                         help="camera YAML (fx, fy, cx, cy, width, height); overrides the bag's")
+    parser.add_argument("--camera-fit", default="crop", choices=FIT_MODES,
+                        help="reach the model's training aspect by cropping or padding")
     parser.add_argument("--png16", action=argparse.BooleanOptionalAction, default=True,
                         help="16-bit millimetre PNGs")
     parser.add_argument("--npy", action=argparse.BooleanOptionalAction, default=False,
@@ -99,7 +102,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--full-resolution", action="store_true",
                         help="upsample depth to the input resolution")
     parser.add_argument("--providers", default="",
-                        help="comma-separated ONNX Runtime providers (default TensorRT,CUDA,CPU)")
+                        help="comma-separated providers: tensorrt, cuda, cpu or full ONNX "
+                             "Runtime names (default tensorrt,cuda,cpu)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     pipeline = DepthPipeline(estimator, scaler, args.range_min, args.range_max,
-                             args.full_resolution)  # fmt: skip
+                             args.full_resolution, args.camera_fit)  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     log.info("model %s on %s", args.model, ", ".join(estimator.providers))
 

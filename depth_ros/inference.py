@@ -2,10 +2,10 @@
 
 The model contract (depth_ros.contract) is read from the ONNX metadata and checked against the
 graph before the first frame. Execution providers are asked for in order (default TensorRT, CUDA,
-CPU) and filtered to the ones this onnxruntime build has; ONNX Runtime then silently falls back to
-CPU when a GPU provider fails to initialise (missing CUDA/cuDNN/TensorRT libraries), so the
-providers actually in use are read back from the session, exposed as `.providers`, and a dropped
-GPU provider is logged as a warning.
+CPU; aliases allowed) and only those that can start on this machine are tried (see
+depth_ros.providers). ONNX Runtime still falls back to CPU if a GPU provider fails inside the
+session, so the providers actually in use are read back from the session, exposed as
+`.providers`, and a dropped GPU provider is logged as a warning.
 
 Not thread-safe: `predict` reuses its input buffers. Call it from one thread at a time.
 """
@@ -24,38 +24,13 @@ import numpy as np
 import onnxruntime as ort
 
 from depth_ros.contract import INPUT_NAME, OUTPUT_NAME, ContractError, ModelContract
-
-DEFAULT_PROVIDERS = (
-    "TensorrtExecutionProvider",
-    "CUDAExecutionProvider",
-    "CPUExecutionProvider",
-)
-CPU_PROVIDER = "CPUExecutionProvider"
+from depth_ros.providers import ProviderError, startable_providers
 
 log = logging.getLogger(__name__)
 
 
 class ModelLoadError(RuntimeError):
     """The model file is missing, unreadable, or does not keep the model contract."""
-
-
-def available_providers(requested: Sequence[str] | None = None) -> list[str]:
-    """`requested` (default DEFAULT_PROVIDERS) in order, keeping those this onnxruntime build has.
-
-    Being compiled in does not mean a provider will initialise (that needs the GPU libraries);
-    DepthEstimator finds that out. Never empty: CPU when nothing requested is available.
-    """
-    wanted = list(DEFAULT_PROVIDERS if requested is None else requested)
-    built = set(ort.get_available_providers())
-    unknown = [name for name in wanted if name not in built]
-    if unknown:
-        log.warning(
-            "execution providers %s are not in this onnxruntime build (it has %s); skipping them",
-            unknown,
-            sorted(built),
-        )
-    kept = list(dict.fromkeys(name for name in wanted if name in built))
-    return kept or [CPU_PROVIDER]
 
 
 def provider_options(provider: str, trt_cache_dir: str = "", trt_fp16: bool = False) -> dict:
@@ -136,7 +111,10 @@ class DepthEstimator:
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise ModelLoadError(f"model file {self.model_path} does not exist or is not a file")
-        self.requested_providers = available_providers(providers)
+        try:
+            self.requested_providers = startable_providers(providers)
+        except ProviderError as err:
+            raise ModelLoadError(str(err)) from err
         if trt_cache_dir and "TensorrtExecutionProvider" in self.requested_providers:
             os.makedirs(trt_cache_dir, exist_ok=True)
         options = ort.SessionOptions()

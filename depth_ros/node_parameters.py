@@ -18,8 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from depth_ros.camera_fit import FIT_MODES
 from depth_ros.colorize import COLORMAPS, SCALES
-from depth_ros.inference import DEFAULT_PROVIDERS
+from depth_ros.providers import DEFAULT_PROVIDERS, ProviderError, provider_name
 from depth_ros.scale import GroundPlaneConfig, ScaleMode
 
 IMAGE_TRANSPORTS = ("raw", "compressed")
@@ -58,7 +59,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         "model",
         "",
         "Path of the ONNX depth model (exported by `python -m training export`). "
-        "Setting it reloads the model; a model that fails to load is rejected.",
+        "Setting it reloads the model; a model that fails to load is rejected. Without a "
+        "usable one at start the node runs, publishes nothing and reports ERROR.",
     ),
     ParameterSpec(
         "image_transport",
@@ -71,8 +73,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec(
         "providers",
         list(DEFAULT_PROVIDERS),
-        "ONNX Runtime execution providers in priority order; those this onnxruntime build "
-        "lacks are skipped. Setting it reloads the model.",
+        "ONNX Runtime execution providers in priority order (tensorrt, cuda, cpu or full "
+        "names); those that cannot start on this machine are skipped. Setting it reloads the "
+        "model.",
     ),
     ParameterSpec(
         "intra_op_threads",
@@ -96,6 +99,14 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         "model: publish depth at the model's input size; input: upsample it (bilinear) to the "
         "camera image size.",
         choices=OUTPUT_RESOLUTIONS,
+    ),
+    ParameterSpec(
+        "camera_fit",
+        "crop",
+        "How an image reaches the model's training aspect: crop (around the principal point) "
+        "or pad (black border, published as NaN). Depth is also corrected by the ratio of "
+        "normalised focal lengths, camera over training camera, when camera_info is known.",
+        choices=FIT_MODES,
     ),
     ParameterSpec(
         "range.min",
@@ -194,6 +205,50 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         "Add the `rgb` field (point_step 32, like depth_image_proc point_cloud_xyzrgb).",
     ),
     ParameterSpec(
+        "scan.height",
+        1,
+        "Image rows of depth/image_rect, centred on the optical centre row, that depth/scan "
+        "takes the nearest range from (depthimage_to_laserscan's scan_height).",
+        minimum=1,
+        maximum=4096,
+    ),
+    ParameterSpec(
+        "scan.range_max",
+        10.0,
+        "Metres; depth/scan ignores farther points (monocular error grows with distance). "
+        "range.max still applies when smaller.",
+        minimum=0.01,
+        maximum=10000.0,
+    ),
+    ParameterSpec(
+        "scan.frame_id",
+        "",
+        "Frame of depth/scan ('' : the x-forward twin of the image's optical frame, "
+        "camera_optical_frame -> camera_frame).",
+    ),
+    ParameterSpec(
+        "diagnostics.timeout",
+        5.0,
+        "Seconds without images (or without camera_info while depth/points or depth/scan has "
+        "subscribers) before /diagnostics reports ERROR.",
+        minimum=0.1,
+        maximum=3600.0,
+    ),
+    ParameterSpec(
+        "diagnostics.min_rate_hz",
+        1.0,
+        "Image and depth rates below this are reported as WARN.",
+        minimum=0.0,
+        maximum=10000.0,
+    ),
+    ParameterSpec(
+        "diagnostics.max_rate_hz",
+        1000.0,
+        "Image and depth rates above this are reported as WARN.",
+        minimum=0.0,
+        maximum=1e6,
+    ),
+    ParameterSpec(
         "colorized.colormap",
         "turbo",
         "Colormap of depth/colorized (computed only while someone subscribes).",
@@ -242,6 +297,19 @@ class OutputSettings:
     cloud_rgb: bool
     colormap: str
     colour_scale: str
+    camera_fit: str  # "crop" or "pad"
+    scan_rows: int
+    scan_range_max: float  # metres, already capped by range_max
+    scan_frame_id: str  # '' = the optical frame's x-forward twin
+
+
+@dataclass(frozen=True)
+class DiagnosticSettings:
+    """When /diagnostics reports WARN and ERROR."""
+
+    timeout_s: float
+    min_rate_hz: float
+    max_rate_hz: float
 
 
 @dataclass(frozen=True)
@@ -250,6 +318,7 @@ class NodeSettings:
     model: ModelSettings
     scale: ScaleSettings
     output: OutputSettings
+    diagnostics: DiagnosticSettings
 
 
 def _check(spec: ParameterSpec, value: Any) -> Any:
@@ -280,21 +349,25 @@ def _check(spec: ParameterSpec, value: Any) -> Any:
 def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
     """Validate a full set of parameter values (name -> value) into NodeSettings."""
     checked = {name: _check(spec, values.get(name, spec.default)) for name, spec in SPECS.items()}
-    if not checked["model"]:
-        raise ParameterError(
-            "parameter model is empty; expected the path of an ONNX depth model "
-            "(e.g. --ros-args -p model:=/path/model.onnx)"
-        )
     providers = tuple(checked["providers"])
     if not providers or not all(isinstance(p, str) and p for p in providers):
         raise ParameterError(
             f"parameter providers = {list(providers)} must name at least one ONNX Runtime "
             f"execution provider, e.g. {list(DEFAULT_PROVIDERS)}"
         )
+    try:
+        providers = tuple(dict.fromkeys(provider_name(p) for p in providers))
+    except ProviderError as err:
+        raise ParameterError(f"parameter providers: {err}") from err
     if checked["range.min"] >= checked["range.max"]:
         raise ParameterError(
             f"range.min = {checked['range.min']} m must be below range.max = "
             f"{checked['range.max']} m"
+        )
+    if checked["diagnostics.min_rate_hz"] > checked["diagnostics.max_rate_hz"]:
+        raise ParameterError(
+            f"diagnostics.min_rate_hz = {checked['diagnostics.min_rate_hz']} must not exceed "
+            f"diagnostics.max_rate_hz = {checked['diagnostics.max_rate_hz']}"
         )
     try:
         ground = GroundPlaneConfig(
@@ -332,5 +405,14 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
             cloud_rgb=checked["cloud.rgb"],
             colormap=checked["colorized.colormap"],
             colour_scale=checked["colorized.scale"],
+            camera_fit=checked["camera_fit"],
+            scan_rows=checked["scan.height"],
+            scan_range_max=min(float(checked["scan.range_max"]), float(checked["range.max"])),
+            scan_frame_id=checked["scan.frame_id"],
+        ),
+        diagnostics=DiagnosticSettings(
+            timeout_s=float(checked["diagnostics.timeout"]),
+            min_rate_hz=float(checked["diagnostics.min_rate_hz"]),
+            max_rate_hz=float(checked["diagnostics.max_rate_hz"]),
         ),
     )

@@ -7,11 +7,13 @@
         fixed_frame:=camera_color_optical_frame
 
 The node's relative topics `image`, `image/compressed` and `camera_info` are remapped to the
-`image` / `camera_info` arguments; its outputs `depth/image`, `depth/camera_info`, `depth/points`
-and `depth/colorized` live in `namespace`. RViz2 (with `rviz:=true`) starts in the same namespace
-with the same `image` remapping, so its relative topics show this node's input and outputs; its
-fixed frame is the camera's optical frame (`fixed_frame`, the frame_id of the input images), which
-needs no TF: every display is in that one frame.
+`image` / `camera_info` arguments; its outputs `depth/image_rect`, `depth/camera_info`,
+`depth/points`, `depth/scan` and `depth/colorized` live in `namespace`. RViz2 (with
+`rviz:=true`; not a dependency of the package: install ros-$ROS_DISTRO-rviz2 where there is a
+screen) starts in the same namespace with the same `image` remapping, so its relative topics
+show this node's input and outputs; its fixed frame is the camera's optical frame
+(`fixed_frame`, the frame_id of the input images), which needs no TF: every display is in that
+one frame.
 """
 
 # `launch` is the ROS package, not this repository's launch/ folder (ruff assumes the latter).

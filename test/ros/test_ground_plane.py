@@ -111,7 +111,7 @@ def test_ground_plane_recovers_metres_within_5_percent(
             },
         )
     )
-    depth_rec = ros.record(Image, "depth/image")
+    depth_rec = ros.record(Image, "depth/image_rect")
     diagnostics = ros.record(DiagnosticArray, "/diagnostics")
     image_pub = ros.publisher(Image, "image")
     info_pub = ros.publisher(CameraInfo, "camera_info")

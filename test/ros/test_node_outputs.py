@@ -28,8 +28,9 @@ from demo.ros_link import (
     wait_until,
 )
 from depth_ros.image_codec import image_to_array
-from depth_ros.inference import DEFAULT_PROVIDERS, DepthEstimator
+from depth_ros.inference import DepthEstimator
 from depth_ros.pointcloud import pointcloud2_to_array, unpack_rgb
+from depth_ros.providers import DEFAULT_PROVIDERS
 from test.ros.scene import (
     FRAME_ID,
     IMAGE_HEIGHT,
@@ -89,7 +90,7 @@ def test_outputs_have_the_right_encodings_units_sizes_stamps_frames_and_points(
     node = start_node(
         node_parameters(plane_model, **{"range.max": 1000.0, "cloud.rgb": True})
     )
-    depth_rec = ros.record(Image, "depth/image")
+    depth_rec = ros.record(Image, "depth/image_rect")
     info_rec = ros.record(CameraInfo, "depth/camera_info")
     cloud_rec = ros.record(PointCloud2, "depth/points")
     preview_rec = ros.record(Image, "depth/colorized")
@@ -173,8 +174,9 @@ def test_outputs_have_the_right_encodings_units_sizes_stamps_frames_and_points(
 def test_without_camera_info_depth_is_published_and_the_cloud_skipped_with_a_warning(
     ros: RosHarness, start_node, plane_model: Path
 ) -> None:
-    """Also: with the default providers (TensorRT, CUDA, CPU) the node reports the ones ONNX
-    Runtime really uses, in its log and in /diagnostics (CPU only on a machine without GPU)."""
+    """Also: with the default providers (TensorRT, CUDA, CPU) the node tries only those that can
+    start here, quietly, and reports the ones ONNX Runtime really uses, in its log and in
+    /diagnostics (CPU only on a machine without GPU)."""
     node = start_node(
         node_parameters(
             plane_model,
@@ -182,7 +184,7 @@ def test_without_camera_info_depth_is_published_and_the_cloud_skipped_with_a_war
             **{"tensorrt.cache_dir": str(plane_model.parent / "tensorrt")},
         )
     )
-    depth_rec = ros.record(Image, "depth/image")
+    depth_rec = ros.record(Image, "depth/image_rect")
     info_rec = ros.record(CameraInfo, "depth/camera_info")
     cloud_rec = ros.record(PointCloud2, "depth/points")
     diagnostics = ros.record(DiagnosticArray, "/diagnostics")
@@ -209,13 +211,15 @@ def test_without_camera_info_depth_is_published_and_the_cloud_skipped_with_a_war
 
     in_use = DepthEstimator(plane_model, list(DEFAULT_PROVIDERS)).providers
     assert f"ONNX Runtime providers in use: {in_use}" in log
+    assert log.count("ONNX Runtime providers tried: ") == 1  # one line says what is tried
+    assert "[E:onnxruntime" not in log and "EP Error" not in log  # and nothing red before it
     assert diagnostic_values(diagnostics.messages[-1])["providers"] == ",".join(in_use)
     assert node.stop() == 0
 
 
 def test_compressed_transport_decodes_jpeg(ros: RosHarness, start_node, plane_model: Path) -> None:
     node = start_node(node_parameters(plane_model, image_transport="compressed"))
-    depth_rec = ros.record(Image, "depth/image")
+    depth_rec = ros.record(Image, "depth/image_rect")
     compressed_pub = ros.publisher(CompressedImage, "image/compressed")
     ros.wait_for_subscribers(compressed_pub)
     ok, jpeg = cv2.imencode(".jpg", np.full((IMAGE_HEIGHT, IMAGE_WIDTH, 3), 128, np.uint8))
@@ -240,7 +244,7 @@ def test_camera_size_images_arrive_with_the_reliable_qos_override(
     is lost (here: always). The documented start-up override makes the subscription reliable."""
     override = "qos_overrides./image.subscription.reliability"
     node = start_node(node_parameters(plane_model, **{override: "reliable"}))
-    depth_rec = ros.record(Image, "depth/image")
+    depth_rec = ros.record(Image, "depth/image_rect")
     info_rec = ros.record(CameraInfo, "depth/camera_info")
     image_pub = ros.publisher(Image, "image", QoSProfile(depth=2))  # reliable, like most drivers
     info_pub = ros.publisher(CameraInfo, "camera_info")  # best effort: must still match

@@ -45,7 +45,7 @@ class Camera:
     """Publishes numbered frames (with camera_info) and returns the node's outputs for each."""
 
     def __init__(self, ros: RosHarness) -> None:
-        self.depth = ros.record(Image, "depth/image")
+        self.depth = ros.record(Image, "depth/image_rect")
         self.preview = ros.record(Image, "depth/colorized")
         self._image_pub = ros.publisher(Image, "image")
         self._info_pub = ros.publisher(CameraInfo, "camera_info")

@@ -71,7 +71,7 @@ def test_overload_keeps_latency_and_memory_bounded_and_counts_drops(
     camera_hz = 1.5 * MIN_OVERLOAD / inference_s
 
     node = start_node(node_parameters(model))
-    depth_rec = ros.record(Image, "depth/image")
+    depth_rec = ros.record(Image, "depth/image_rect")
     diagnostics = ros.record(DiagnosticArray, "/diagnostics")
     image_pub = ros.publisher(Image, "image")
     ros.wait_for_subscribers(image_pub)

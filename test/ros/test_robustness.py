@@ -1,4 +1,5 @@
-"""The node never dies on input, fails clearly at start, and shuts down cleanly.
+"""The node never dies on input, fails clearly at start on bad parameters, runs without a usable
+model (reporting ERROR) until it is given one, and shuts down cleanly.
 
 A flood of malformed messages of every kind the issue names (unknown encoding, data length !=
 step x height, step shorter than a row, zero and absurd sizes, undecodable compressed data,
@@ -17,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from demo.ros_link import (
@@ -27,6 +28,7 @@ from demo.ros_link import (
     image_message,
     send_until_received,
     stamp_of,
+    wait_until,
 )
 from test.ros.scene import FRAME_ID, image_camera, node_parameters, plane_contract, random_rgb
 from test.runtime.onnx_models import constant_depth_model, constant_tensor_model
@@ -79,12 +81,15 @@ def test_malformed_flood_leaves_both_nodes_alive_and_publishing(
     ros: RosHarness, start_node, tmp_path: Path
 ) -> None:
     model = constant_depth_model(tmp_path / "two.onnx", 2.0, plane_contract())
-    raw_node = start_node(node_parameters(model), ros_args=["-r", "__ns:=/raw"])
-    compressed_node = start_node(
-        node_parameters(model, image_transport="compressed"), ros_args=["-r", "__ns:=/jpeg"]
+    raw_node = start_node(
+        node_parameters(model), ros_args=["-r", "__ns:=/raw", "-r", "__node:=raw_depth"]
     )
-    raw_depth = ros.record(Image, "/raw/depth/image")
-    jpeg_depth = ros.record(Image, "/jpeg/depth/image")
+    compressed_node = start_node(
+        node_parameters(model, image_transport="compressed"),
+        ros_args=["-r", "__ns:=/jpeg", "-r", "__node:=jpeg_depth"],
+    )
+    raw_depth = ros.record(Image, "/raw/depth/image_rect")
+    jpeg_depth = ros.record(Image, "/jpeg/depth/image_rect")
     diagnostics = ros.record(DiagnosticArray, "/diagnostics")
     image_pub = ros.publisher(Image, "/raw/image")
     info_pub = ros.publisher(CameraInfo, "/raw/camera_info")
@@ -137,9 +142,11 @@ def test_malformed_flood_leaves_both_nodes_alive_and_publishing(
     assert "Traceback" not in raw_log + compressed_node.log_text()
 
     def latest_report(namespace: str) -> dict[str, int]:
+        """Statuses are named "<node name>: <task>" (diagnostic_updater's convention)."""
+        name = f"{namespace}_depth: monocular depth"
         for array in reversed(diagnostics.messages):
-            if any(f"/{namespace}/" in status.name for status in array.status):
-                values = diagnostic_values(array, f"/{namespace}/monodepth_node")
+            if any(status.name == name for status in array.status):
+                values = diagnostic_values(array, name)
                 return {key: int(values[key]) for key in values if key.startswith("frames_")}
         raise AssertionError(f"no diagnostics from /{namespace}")
 
@@ -158,31 +165,76 @@ def test_malformed_flood_leaves_both_nodes_alive_and_publishing(
     assert compressed_node.wait_exit(timeout=15.0) == 0, compressed_node.log_text()
 
 
-@pytest.mark.parametrize("problem", ["missing", "corrupt", "no_contract", "bad_range"])
-def test_startup_failure_is_one_clear_error_and_a_nonzero_exit(
+@pytest.mark.parametrize("problem", ["range", "qos"])
+def test_bad_parameters_at_start_are_one_clear_error_and_a_nonzero_exit(
     start_node, tmp_path: Path, problem: str
 ) -> None:
     model = constant_depth_model(tmp_path / "two.onnx", 2.0, plane_contract())
-    parameters = node_parameters(model)
+    if problem == "range":
+        node = start_node(node_parameters(model, **{"range.min": 50.0, "range.max": 10.0}))
+        expected = "range.min = 50.0 m must be below range.max = 10.0 m"
+    else:
+        node = start_node(
+            node_parameters(model),
+            ros_args=["-p", "qos_overrides./image.subscription.reliability:=3"],
+        )
+        expected = "parameter qos_overrides./image.subscription.reliability"
+    assert node.wait_exit(timeout=30.0) == 1
+    log = node.log_text()
+    errors = [line for line in log.splitlines() if "[ERROR]" in line]
+    assert len(errors) == 1 and "cannot start" in errors[0], log
+    assert expected in errors[0] and "Traceback" not in log
+
+
+@pytest.mark.parametrize("problem", ["empty", "missing", "corrupt", "no_contract"])
+def test_without_a_usable_model_the_node_runs_and_reports_error(
+    ros: RosHarness, start_node, tmp_path: Path, problem: str
+) -> None:
+    """It keeps running, says why in one ERROR line and in /diagnostics, and loads a model as
+    soon as parameter `model` names one."""
     expected = {
+        "empty": "parameter model is empty",
         "missing": "does not exist",
         "corrupt": "could not be loaded by ONNX Runtime",
         "no_contract": "metadata lacks",
-        "bad_range": "range.min = 50.0 m must be below range.max = 10.0 m",
     }[problem]
-    if problem == "missing":
-        parameters["model"] = str(tmp_path / "nowhere.onnx")
+    parameters = node_parameters(tmp_path / "nowhere.onnx")
+    if problem == "empty":
+        parameters["model"] = ""
     elif problem == "corrupt":
         (tmp_path / "corrupt.onnx").write_bytes(np.arange(300, dtype=np.uint8).tobytes())
         parameters["model"] = str(tmp_path / "corrupt.onnx")
     elif problem == "no_contract":
         bare = np.full((32, 64), 2.0, np.float32)
         parameters["model"] = str(constant_tensor_model(tmp_path / "bare.onnx", bare, None))
-    else:
-        parameters.update({"range.min": 50.0, "range.max": 10.0})
     node = start_node(parameters)
-    assert node.wait_exit(timeout=30.0) == 1
+    diagnostics = ros.record(DiagnosticArray, "/diagnostics")
+    ros.wait_for_node()
+
+    def main_status() -> DiagnosticStatus | None:
+        for array in reversed(diagnostics.messages):
+            for status in array.status:
+                if status.name == "monodepth_node: monocular depth":
+                    return status
+        return None
+
+    wait_until(lambda: main_status() is not None, 5.0, "diagnostics")
+    status = main_status()
+    assert status.level == DiagnosticStatus.ERROR and status.message.startswith("no model: ")
+    assert expected in status.message
     log = node.log_text()
     errors = [line for line in log.splitlines() if "[ERROR]" in line]
-    assert len(errors) == 1 and "cannot start" in errors[0] and expected in errors[0], log
-    assert "Traceback" not in log
+    assert len(errors) == 1 and expected in errors[0] and "Traceback" not in log, log
+
+    model = constant_depth_model(tmp_path / "two.onnx", 2.0, plane_contract())
+    (result,) = ros.set_parameters({"model": str(model)})
+    assert result.successful, result.reason
+    depth_rec = ros.record(Image, "depth/image_rect")
+    image_pub = ros.publisher(Image, "image")
+    ros.wait_for_subscribers(image_pub)
+    image = image_message(random_rgb(1), "rgb8", FRAME_ID, stamp_of(1))
+    send_until_received([(image_pub, image)], depth_rec, stamp_of(1))
+    wait_until(  # WARN at most: no camera_info was sent, so the cloud is not possible
+        lambda: main_status().level != DiagnosticStatus.ERROR, 5.0, "no ERROR with the model"
+    )
+    assert node.stop() == 0

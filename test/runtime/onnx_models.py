@@ -222,3 +222,52 @@ def channel_model(
         contract.input_width,
         contract.to_metadata(),
     )
+
+
+def disc_size_model(path: str | Path, disc_radius: float, contract: ModelContract) -> Path:
+    """A model that judges depth from apparent size, as a trained network does, for one scene:
+    a bright disc of radius `disc_radius` metres, facing the camera on its optical axis, on a
+    black background.
+
+    Under the contract's camera the disc covers p = pi fx_n fy_n (R / Z)^2 of the image (fx_n,
+    fy_n normalised), so every pixel answers Z = R sqrt(pi fx_n fy_n / p), with p the mean of
+    the red channel. Shown another camera's image, it answers what the training camera would
+    have seen: the depth the camera fit must correct.
+    """
+    gain = disc_radius * math.sqrt(math.pi * contract.fx * contract.fy)
+    initializers = [
+        numpy_helper.from_array(np.array([0], np.int64), "red"),
+        numpy_helper.from_array(np.array(gain, np.float32), "gain"),
+        numpy_helper.from_array(np.zeros((), np.float32), "zero"),
+    ]
+    nodes = [
+        helper.make_node("Gather", [INPUT_NAME, "red"], ["picked"], axis=1),
+        helper.make_node("ReduceMean", ["picked"], ["coverage"], axes=[2, 3], keepdims=1),
+        helper.make_node("Sqrt", ["coverage"], ["root"]),
+        helper.make_node("Div", ["gain", "root"], ["disc_depth"]),
+        helper.make_node("Mul", ["picked", "zero"], ["zeros"]),
+        helper.make_node("Add", ["zeros", "disc_depth"], [OUTPUT_NAME]),
+    ]
+    return save_model(
+        path,
+        nodes,
+        initializers,
+        contract.input_height,
+        contract.input_width,
+        contract.to_metadata(),
+    )
+
+
+def disc_image(camera: PinholeIntrinsics, disc_radius: float, depth: float) -> np.ndarray:
+    """H x W x 3 uint8 RGB of that disc at `depth` metres on the optical axis, antialiased: each
+    pixel's brightness is the fraction of it the disc covers (8 x 8 samples per pixel)."""
+    samples = 8
+    offsets = (np.arange(samples) + 0.5) / samples - 0.5
+    u = (np.arange(camera.width)[:, None] + offsets[None, :]).ravel()
+    v = (np.arange(camera.height)[:, None] + offsets[None, :]).ravel()
+    x = (u - camera.cx) / camera.fx * depth  # metres on the disc's plane
+    y = (v - camera.cy) / camera.fy * depth
+    inside = (x[None, :] ** 2 + y[:, None] ** 2) <= disc_radius**2
+    coverage = inside.reshape(camera.height, samples, camera.width, samples).mean(axis=(1, 3))
+    grey = np.rint(coverage * 255.0).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2)

@@ -10,16 +10,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 import pytest
 
-from depth_ros.inference import (
-    DEFAULT_PROVIDERS,
-    DepthEstimator,
-    ModelLoadError,
-    available_providers,
-    provider_options,
-)
+from depth_ros.inference import DepthEstimator, ModelLoadError, provider_options
+from depth_ros.providers import startable_providers
 from test.runtime.onnx_models import (
     channel_model,
     constant_depth_model,
@@ -119,17 +113,6 @@ def test_bad_frames_are_rejected(tmp_path: Path) -> None:
             estimator.predict(frame)
 
 
-def test_available_providers_filters_and_keeps_order(caplog: pytest.LogCaptureFixture) -> None:
-    built = ort.get_available_providers()
-    assert available_providers() == [p for p in DEFAULT_PROVIDERS if p in built]
-    with caplog.at_level(logging.WARNING, logger="depth_ros.inference"):
-        kept = available_providers(["NoSuchExecutionProvider", "CPUExecutionProvider"])
-    assert kept == ["CPUExecutionProvider"]
-    assert "NoSuchExecutionProvider" in caplog.text
-    assert available_providers(["NoSuchExecutionProvider"]) == ["CPUExecutionProvider"]
-    assert available_providers(["CPUExecutionProvider", "CPUExecutionProvider"]) == CPU
-
-
 def test_providers_in_use_are_read_back_and_drops_are_logged(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -138,7 +121,7 @@ def test_providers_in_use_are_read_back_and_drops_are_logged(
     path = constant_depth_model(tmp_path / "m.onnx")
     with caplog.at_level(logging.WARNING, logger="depth_ros.inference"):
         estimator = DepthEstimator(path, trt_cache_dir=str(tmp_path / "trt"), trt_fp16=True)
-    assert estimator.requested_providers == available_providers()
+    assert estimator.requested_providers == startable_providers()
     assert estimator.providers == estimator._session.get_providers()
     assert estimator.providers[-1] == "CPUExecutionProvider"
     dropped = [p for p in estimator.requested_providers if p not in estimator.providers]

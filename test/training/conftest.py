@@ -1,11 +1,19 @@
-"""Fixtures for the training tests."""
+"""Fixtures for the training tests, which need torch; a robot without it skips them all.
+
+`colcon test` on a robot runs every test of the package; torch is a workstation dependency
+(training/), not a runtime one, so its absence skips this folder with the reason instead of
+failing at collection.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-import torch
+
+torch = pytest.importorskip(
+    "torch", reason="torch is not installed: the training tests need it, the ROS node does not"
+)
 
 TORCH_THREADS = 2  # the tests share a 2-core machine; more threads only spin against each other
 
