@@ -122,6 +122,7 @@ class RunConfig:
     image_every: int = 500  # steps between TensorBoard disparity images
     save_every: int = 1000  # steps between checkpoints (also saved at every epoch end)
     deterministic: bool = False  # cuDNN deterministic algorithms (slower)
+    cpu_threads: int = 0  # torch intra-op threads; 0: the rule in training/device.py decides
 
 
 @dataclass
@@ -176,6 +177,7 @@ class TrainConfig:
         _require(o.batch_size > 0, "optim.batch_size", o.batch_size, "> 0")
         _require(o.epochs > 0, "optim.epochs", o.epochs, "> 0")
         _require(r.amp in ("off", "bf16", "fp16"), "run.amp", r.amp, "off, bf16 or fp16")
+        _require(r.cpu_threads >= 0, "run.cpu_threads", r.cpu_threads, ">= 0 (0: automatic)")
         is_mono = m.architecture == "monodepth2"
         _require(not is_mono or len(d.frame_offsets) > 1 or d.use_stereo, "data.frame_offsets",
                  d.frame_offsets, "source frames besides 0, or data.use_stereo: true")

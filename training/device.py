@@ -2,7 +2,15 @@
 
 Everything else asks the `Runtime` built here instead of calling `.cuda()` or reading environment
 variables. Under `torchrun` the process group is initialised from its environment variables
-(RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT): NCCL on CUDA, Gloo on CPU.
+(RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT): NCCL on CUDA, Gloo on
+CPU.
+
+Thread rule: torch's intra-op threads = the cores this process may run on (sched_getaffinity)
+divided among the training processes of this node (LOCAL_WORLD_SIZE), less one core per
+DataLoader worker, at least 1. OpenMP threads that outnumber the free cores spin against each
+other and against any other process: on a 2-core machine one competing CPU-bound process slowed a
+training step tenfold with 2 threads and not at all with 1. run.cpu_threads > 0 or
+OMP_NUM_THREADS in the environment overrides the rule.
 """
 
 from __future__ import annotations
@@ -34,6 +42,8 @@ class Runtime:
     world_size: int  # number of training processes over all nodes
     amp_dtype: torch.dtype | None  # autocast dtype, None for full fp32
     channels_last: bool  # NHWC convolution weights, hence NHWC activations
+    cpu_threads: int  # torch intra-op threads of this process
+    cpu_threads_reason: str  # which rule or setting chose cpu_threads, for the log
 
     @property
     def is_main(self) -> bool:
@@ -101,14 +111,17 @@ class Runtime:
         return gathered
 
 
-def setup_runtime(run: RunConfig) -> Runtime:
-    """Pick the device and AMP mode from `run`, and join the process group under torchrun.
+def setup_runtime(run: RunConfig, loader_workers: int = 0) -> Runtime:
+    """Pick the device, AMP mode and CPU threads, and join the process group under torchrun.
 
     `run` comes from a validated config (load_config / config_from_dict), which has checked the
     values that do not depend on the machine; what does (CUDA present, GPU count) is checked here.
     run.device: "auto" (CUDA when available), "cpu", "cuda" or "cuda:N". Under DDP each process
     uses GPU `LOCAL_RANK` whatever N says, so one config serves any number of GPUs.
+    `loader_workers`: the DataLoader worker processes this process starts (data.num_workers).
     """
+    threads, reason = choose_cpu_threads(run.cpu_threads, loader_workers)
+    torch.set_num_threads(threads)
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -134,7 +147,23 @@ def setup_runtime(run: RunConfig) -> Runtime:
         world_size=world_size,
         amp_dtype=amp_dtype,
         channels_last=run.channels_last,
+        cpu_threads=threads,
+        cpu_threads_reason=reason,
     )
+
+
+def choose_cpu_threads(configured: int, loader_workers: int) -> tuple[int, str]:
+    """torch intra-op threads for this process and why (the thread rule in the module doc)."""
+    if configured > 0:
+        return configured, f"run.cpu_threads={configured}"
+    if os.environ.get("OMP_NUM_THREADS", "").strip():
+        return torch.get_num_threads(), f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    local_processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    threads = max(1, cores // local_processes - loader_workers)
+    return threads, (f"{cores} cores available / {local_processes} training processes on this "
+                     f"node - {loader_workers} loader workers")
 
 
 def teardown_runtime(runtime: Runtime) -> None:

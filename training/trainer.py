@@ -2,8 +2,8 @@
 
     # one process: CUDA when available, otherwise the CPU
     python -m training train --config config/train/kitti_mono.yaml
-    # the quick CPU run on generated data (a few minutes on 2 cores; on a CPU busy with other
-    # work, OMP_NUM_THREADS=1 avoids torch threads spinning against the other processes)
+    # the quick CPU run on generated data (a few minutes on 2 cores; torch's threads follow the
+    # rule in training/device.py, run.cpu_threads=N or OMP_NUM_THREADS=N sets them)
     python -m training generate --kind outdoor --out data/synthetic_outdoor
     python -m training train --config config/train/synthetic.yaml
     # one node, 4 GPUs (optim.batch_size is per process: 4 x 12 images per step)
@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import random
 import shlex
 import signal
@@ -105,11 +106,12 @@ def main(args: argparse.Namespace) -> int:
         if args.resume and args.init_from:
             raise ConfigError("--resume and --init-from exclude each other: resume continues a "
                               "run, init-from starts a new one")
-        runtime = setup_runtime(cfg.run)
+        runtime = setup_runtime(cfg.run, loader_workers=cfg.data.num_workers)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     _configure_logging(runtime)
+    log.info("torch intra-op threads: %d (%s)", runtime.cpu_threads, runtime.cpu_threads_reason)
     resume_command = _resume_command(args.config, overrides)
     try:
         trainer = Trainer(cfg, runtime, resume=args.resume, init_from=args.init_from,
@@ -175,6 +177,8 @@ class Trainer:
         self.batches, self.loader = self._train_loader()
         self.val_loader = self._val_loader()
         self._stop_signal: int | None = None
+        # first step whose loss was not finite (0: none), kept on the device until flags are agreed
+        self._first_non_finite = torch.zeros((), dtype=torch.int64, device=runtime.device)
         self._saved_step = -1  # step of the last checkpoint this run wrote or resumed from
         self._writer = None
         if resume:
@@ -234,18 +238,29 @@ class Trainer:
         return 0
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> tuple[StepOutput, int]:
-        """Forward, finiteness check, backward, optimiser step; return the output and any stop
-        signal all ranks agreed on."""
+        """Forward, backward, optimiser step; return the output and any stop signal all ranks
+        agreed on.
+
+        The host waits for the device only where the ranks agree on flags (a non-finite loss, a
+        stop signal): at log and checkpoint steps, at the end of the epoch or run, and on a stop
+        signal without DDP. A non-finite loss is noted on the device and reported there, before
+        any checkpoint could take the spoilt weights.
+        """
         with self.rt.autocast():
             output: StepOutput = self.model(batch)
-        stop = self._agree_on_flags(output)
+        bad = ~torch.isfinite(output.loss.detach())
+        self._first_non_finite = torch.where(bad & (self._first_non_finite == 0),
+                                             self.step + 1, self._first_non_finite)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(output.loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.step += 1
         self.batch_in_epoch += 1
-        return output, stop
+        due = (self.step % self.cfg.run.log_every == 0 or self.step % self.cfg.run.save_every == 0
+               or self.batch_in_epoch == self.batches.num_batches or self._max_steps_reached()
+               or (self._stop_signal is not None and not self.rt.distributed))
+        return output, self._agree_on_flags(output) if due else 0
 
     def _end_epoch(self) -> None:
         self.scheduler.step()
@@ -405,20 +420,20 @@ class Trainer:
     # ----------------------------------------------------------------------------- stopping
     def _agree_on_flags(self, output: StepOutput) -> int:
         """All ranks learn whether any rank saw a non-finite loss or a stop signal."""
-        flags = torch.tensor(
-            [float(not torch.isfinite(output.loss.detach()).item()), float(self._stop_signal or 0)],
-            device=self.rt.device,
-        )
+        stop = torch.tensor([float(self._stop_signal or 0)], device=self.rt.device)
+        flags = torch.cat([self._first_non_finite.reshape(1).to(stop.dtype), stop])
         self.rt.all_reduce_(flags, op="max")
-        if flags[0].item():
+        first_non_finite, stop_signal = (int(v) for v in flags.tolist())  # the one host sync
+        if first_non_finite:
             terms = ", ".join(f"{k}={float(v):.6g}" for k, v in output.scalars.items())
             raise NonFiniteLossError(
-                f"loss is {float(output.loss.detach()):.6g} (on at least one rank) at step "
-                f"{self.step + 1}, epoch {self.epoch + 1}; terms: {terms or 'none logged'}. "
+                f"loss became non-finite (on at least one rank) at step {first_non_finite}, "
+                f"epoch {self.epoch + 1}; at step {self.step} it is "
+                f"{float(output.loss.detach()):.6g}, terms: {terms or 'none logged'}. "
                 f"Last good checkpoint left untouched: {self.last_path}. Try a lower "
                 "optim.learning_rate or run.amp=off."
             )
-        return int(flags[1].item())
+        return stop_signal
 
     @contextmanager
     def _stop_on_signals(self) -> Iterator[None]:
@@ -453,7 +468,8 @@ class Trainer:
     def _log_step(self, output: StepOutput, meter: _Meter, progress: tqdm) -> None:
         progress.update(1)
         if self.rt.is_main:
-            progress.set_postfix(loss=f"{float(output.loss.detach()):.4f}",
+            logged_loss = meter.last_logged.get("loss", math.nan)  # no per-step device sync
+            progress.set_postfix(loss=f"{logged_loss:.4f}",
                                  img_s=f"{meter.images_per_second():.1f}", refresh=False)
         if self.step % self.cfg.run.log_every == 0:
             scalars = self.rt.mean_over_ranks(meter.window_means())
@@ -621,7 +637,11 @@ class _Meter:
         self.total_images += images
 
     def window_means(self) -> dict[str, float]:
-        return {k: float(v) / max(self.count, 1) for k, v in sorted(self.sums.items())}
+        names = sorted(self.sums)
+        if not names:
+            return {}
+        sums = torch.stack([self.sums[k] for k in names]).tolist()  # one device sync
+        return {k: v / max(self.count, 1) for k, v in zip(names, sums, strict=True)}
 
     def images_per_second(self) -> float:
         return self.window_images / max(time.perf_counter() - self.window_start, 1e-9)
