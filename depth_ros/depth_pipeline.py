@@ -15,7 +15,7 @@ import numpy as np
 
 from depth_ros.camera import PinholeIntrinsics
 from depth_ros.camera_fit import CameraFit, fit_camera
-from depth_ros.inference import DepthEstimator
+from depth_ros.inference import DepthEstimator, resize_to_model
 from depth_ros.pointcloud import depth_to_points
 from depth_ros.scale import MetricScaler
 
@@ -29,6 +29,7 @@ class DepthFrame:
     factor: float  # metres per model unit used for this frame
     inference_s: float  # seconds spent in the network
     fit: CameraFit | None = None  # the window the model saw and the focal correction applied
+    model_rgb: np.ndarray | None = None  # h x w x 3 uint8: that window at the model's input size
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,9 @@ class DepthPipeline:
         """
         height, width = rgb.shape[:2]
         fit = fit_camera(camera, width, height, self.estimator.contract, self.fit_mode)
+        model_rgb = resize_to_model(fit.window(rgb), self.estimator.input_size)
         started = time.perf_counter()
-        depth_units = self.estimator.predict(fit.window(rgb))
+        depth_units = self.estimator.predict(model_rgb)  # no second resize inside
         inference_s = time.perf_counter() - started
         depth_units = fit.mask_padding(depth_units * np.float32(fit.focal_ratio))
         factor = self.scaler.update(depth_units, fit.model_camera)
@@ -67,20 +69,26 @@ class DepthPipeline:
             depth_camera = camera
         with np.errstate(invalid="ignore"):
             depth[~((depth >= self.range_min) & (depth <= self.range_max))] = np.nan
-        return DepthFrame(depth, depth_camera, factor, inference_s, fit)
+        return DepthFrame(depth, depth_camera, factor, inference_s, fit, model_rgb)
 
 
 def cloud_points(
     frame: DepthFrame, rgb: np.ndarray | None, step: int = 1
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Organized h x w x 3 points (optical frame, metres) and, when `rgb` is given, their colours
-    resampled to the depth grid. The frame must know its camera."""
+    on the depth grid. The frame must know its camera.
+
+    At model resolution the colours are the frame the model saw (frame.model_rgb), already on
+    the depth grid; at input resolution `rgb` is. Only a frame from elsewhere is resampled.
+    """
     if frame.camera is None:
         raise ValueError("a point cloud needs the camera intrinsics (no camera_info)")
     points = depth_to_points(frame.depth, frame.camera, step=step)
     if rgb is None:
         return points, None
     height, width = frame.depth.shape
-    if rgb.shape[:2] != (height, width):
+    if frame.model_rgb is not None and frame.model_rgb.shape[:2] == (height, width):
+        rgb = frame.model_rgb
+    elif rgb.shape[:2] != (height, width):
         rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
     return points, np.ascontiguousarray(rgb[::step, ::step])

@@ -91,6 +91,19 @@ def _dim_ok(dim: object, expected: int) -> bool:
     return not isinstance(dim, int) or dim == expected
 
 
+def resize_to_model(
+    rgb: np.ndarray, size: tuple[int, int], dst: np.ndarray | None = None
+) -> np.ndarray:
+    """An H x W x C image at `size` (width, height) pixels as the model sees it: INTER_AREA when
+    shrinking (no aliasing), bilinear otherwise; `rgb` itself when it is that size already."""
+    width, height = size
+    if rgb.shape[:2] == (height, width):
+        return rgb
+    shrinking = rgb.shape[0] >= height and rgb.shape[1] >= width
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    return cv2.resize(rgb, (width, height), dst=dst, interpolation=interpolation)
+
+
 class DepthEstimator:
     """An ONNX depth model ready to run on RGB frames.
 
@@ -106,8 +119,13 @@ class DepthEstimator:
         trt_cache_dir: str = "",
         trt_fp16: bool = False,
         intra_op_threads: int = 0,
+        intra_op_spinning: bool = False,
     ) -> None:
-        """`intra_op_threads` 0 lets ONNX Runtime choose (one per core) for CPU inference."""
+        """`intra_op_threads` 0 lets ONNX Runtime choose (one per core) for CPU inference.
+
+        `intra_op_spinning` lets idle CPU threads busy-wait for the next operator: slightly lower
+        latency on cores nobody else uses, CPU burnt (and taken from other processes) otherwise.
+        """
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise ModelLoadError(f"model file {self.model_path} does not exist or is not a file")
@@ -120,6 +138,9 @@ class DepthEstimator:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = intra_op_threads
+        options.add_session_config_entry(
+            "session.intra_op.allow_spinning", "1" if intra_op_spinning else "0"
+        )
         try:
             self._session = _open_session(
                 self.model_path, self.requested_providers, options, trt_cache_dir, trt_fp16
@@ -182,15 +203,7 @@ class DepthEstimator:
         bilinear otherwise."""
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise ValueError(f"frame is {rgb.dtype} {rgb.shape}; expected uint8 H x W x 3 RGB")
-        width, height = self.input_size
-        if rgb.shape[:2] == (height, width):
-            resized = rgb
-        else:
-            shrinking = rgb.shape[0] >= height and rgb.shape[1] >= width
-            interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-            resized = cv2.resize(
-                rgb, (width, height), dst=self._resized, interpolation=interpolation
-            )
+        resized = resize_to_model(rgb, self.input_size, dst=self._resized)
         np.divide(resized.transpose(2, 0, 1), np.float32(255.0), out=out, dtype=np.float32)
 
     def _input_buffer(self, batch: int) -> np.ndarray:

@@ -245,6 +245,7 @@ def load_estimator(model: ModelSettings) -> DepthEstimator:
         trt_cache_dir=model.trt_cache_dir,
         trt_fp16=model.trt_fp16,
         intra_op_threads=model.intra_op_threads,
+        intra_op_spinning=model.intra_op_spinning,
     )
     try:
         estimator.warmup()

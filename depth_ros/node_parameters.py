@@ -85,6 +85,12 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         maximum=256,
     ),
     ParameterSpec(
+        "intra_op_spinning",
+        False,
+        "Let idle ONNX Runtime CPU threads busy-wait for work: no faster on a shared CPU, and "
+        "the spinning takes cores from other processes. Setting it reloads the model.",
+    ),
+    ParameterSpec(
         "tensorrt.cache_dir",
         "~/.ros/depth_ros/tensorrt",
         "TensorRT engine and timing cache directory ('' disables the cache: every start "
@@ -272,6 +278,7 @@ class ModelSettings:
     path: str
     providers: tuple[str, ...]
     intra_op_threads: int
+    intra_op_spinning: bool
     trt_cache_dir: str  # expanded ('~' resolved); '' = no engine cache
     trt_fp16: bool
 
@@ -388,6 +395,7 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
             path=checked["model"],
             providers=providers,
             intra_op_threads=checked["intra_op_threads"],
+            intra_op_spinning=checked["intra_op_spinning"],
             trt_cache_dir=os.path.expanduser(cache_dir) if cache_dir else "",
             trt_fp16=checked["tensorrt.fp16"],
         ),

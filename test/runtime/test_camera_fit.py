@@ -16,7 +16,7 @@ import pytest
 
 from depth_ros.camera import PinholeIntrinsics
 from depth_ros.camera_fit import FOCAL_RATIO_WARN, fit_camera
-from depth_ros.depth_pipeline import DepthPipeline
+from depth_ros.depth_pipeline import DepthPipeline, cloud_points
 from depth_ros.inference import DepthEstimator
 from depth_ros.scale import MetricScaler
 from test.runtime.onnx_models import disc_image, disc_size_model, make_contract
@@ -123,3 +123,20 @@ def test_problems_name_the_focal_ratio_and_the_discarded_share() -> None:
 def test_unknown_mode_is_rejected_by_name() -> None:
     with pytest.raises(ValueError, match="'squeeze' unknown; expected one of"):
         fit_camera(None, 320, 240, make_contract(), "squeeze")
+
+
+def test_cloud_colours_are_the_window_the_model_saw(tmp_path: Path) -> None:
+    """At model resolution each point takes the colour of the pixel its depth came from: the
+    cropped window at the model size, not the whole image squeezed onto the depth grid."""
+    contract = make_contract(input_width=128, input_height=64)
+    model = disc_size_model(tmp_path / "disc.onnx", DISC_RADIUS_M, contract)
+    estimator = DepthEstimator(model, ["CPUExecutionProvider"], intra_op_threads=1)
+    pipeline = DepthPipeline(estimator, MetricScaler("metadata", contract=contract), 0.1, 100.0)
+    camera = CAMERAS["4:3, 90 deg"]
+    rgb = disc_image(camera, DISC_RADIUS_M, DISC_DEPTH_M)
+    rgb[:, :, 0] = (np.arange(camera.height) // 2).astype(np.uint8)[:, None]  # red: row / 2
+    frame = pipeline.process(rgb, camera)
+    _, colours = cloud_points(frame, rgb)
+    assert colours is not None and colours.shape == (64, 128, 3)
+    rows = frame.fit.y0 + (np.arange(64) + 0.5) * frame.fit.height / 64  # image row per grid row
+    assert np.abs(colours[:, 64, 0].astype(float) - rows / 2).max() <= 2.0
