@@ -85,13 +85,16 @@ def torch_runner(graph: torch.nn.Module, device: str) -> Callable[[np.ndarray], 
     return run
 
 
-def ort_runner(path: Path, provider: str, threads: int,
-               options: dict[str, str] | None = None) -> Callable[[np.ndarray], np.ndarray] | None:
-    """A session on `provider`, or None when the provider does not really start here."""
+def ort_runner(path: Path, provider: str, threads: int, options: dict[str, str] | None = None,
+               spinning: bool = False) -> Callable[[np.ndarray], np.ndarray] | None:
+    """A session on `provider`, or None when the provider does not really start here; idle
+    intra-op threads busy-wait only with `spinning` (off, as in the node by default)."""
     if provider not in ort.get_available_providers():
         return None
     session_options = ort.SessionOptions()
     session_options.intra_op_num_threads = threads
+    session_options.add_session_config_entry("session.intra_op.allow_spinning",
+                                             "1" if spinning else "0")
     session_options.log_severity_level = 3  # provider fallbacks are reported by the table
     providers: list = [(provider, options or {})]
     if provider != "CPUExecutionProvider":
