@@ -10,10 +10,11 @@ cell is the median milliseconds per frame over the rounds with min and max, besi
 milliseconds this process used per frame (CPU above wall: threads that spin or wait).
 
 Variants: ONNX Runtime fp32 and int8 (QDQ, training/quantize.py, calibrated on the training split)
-with spinning off (the node's default), fp32 with spinning on, and PyTorch eager with the thread
-rule of training/device.py. Accuracy on the frames timed (the checkpoint's validation split where
-its data are on disk, else a generated street sequence the model never saw): median-scaled
-AbsRel against ground truth for fp32 and int8, and int8's AbsRel against fp32.
+with spinning off (the node's default); fp32 on `--spin-threads` threads with spinning off and
+on; PyTorch eager with the thread rule of training/device.py. Accuracy on the frames timed (the
+checkpoint's validation split where its data are on disk, else a generated street sequence the
+model never saw): median-scaled AbsRel against ground truth for fp32 and int8, and int8's AbsRel
+against fp32.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=8, help="frames per variant and round")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--threads", type=int, default=1, help="ORT intra-op threads")
+    parser.add_argument("--spin-threads", type=int, default=0,
+                        help="ORT threads of the spinning pair (0: one per core, the node's "
+                             "default; spinning needs more than one thread to matter)")
     parser.add_argument("--calibration", type=int, default=16, help="int8 calibration frames")
     args = parser.parse_args(argv)
 
@@ -87,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         task = build_task(cfg)
     contract = model_contract(cfg)
     eager_threads, eager_reason = choose_cpu_threads(0, loader_workers=0)
+    spin_label = f"{args.spin_threads or os.cpu_count()} thr"
 
     with tempfile.TemporaryDirectory(prefix="bench_cpu_variants_") as tmp:
         work = Path(tmp)
@@ -101,9 +106,11 @@ def main(argv: list[str] | None = None) -> int:
             return eager(batch)
 
         variants: dict[str, Callable[[np.ndarray], np.ndarray] | None] = {
-            "ORT fp32, spinning off": ort_runner(fp32, CPU, args.threads, spinning=False),
-            "ORT int8 (QDQ), spinning off": ort_runner(int8, CPU, args.threads, spinning=False),
-            "ORT fp32, spinning on": ort_runner(fp32, CPU, args.threads, spinning=True),
+            "ORT fp32": ort_runner(fp32, CPU, args.threads),
+            "ORT int8 (QDQ)": ort_runner(int8, CPU, args.threads),
+            f"ORT fp32, {spin_label}, spin off": ort_runner(fp32, CPU, args.spin_threads),
+            f"ORT fp32, {spin_label}, spin on": ort_runner(fp32, CPU, args.spin_threads,
+                                                          spinning=True),
             f"PyTorch eager, {eager_threads} threads": eager_with_rule,
         }
         timings = {name: Timings() for name in variants}
@@ -128,13 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     for name, t in timings.items():
         gt = gt_abs_rel(t.depths, gts) if t.depths is not None else None
         print(f"{name:<30} {t.summary()} {f'{gt:.4f}' if gt is not None else '-':>13}")
-    base, quant = timings["ORT fp32, spinning off"], timings["ORT int8 (QDQ), spinning off"]
-    spin = timings["ORT fp32, spinning on"]
+    base, quant = timings["ORT fp32"], timings["ORT int8 (QDQ)"]
+    still = timings[f"ORT fp32, {spin_label}, spin off"]
+    spin = timings[f"ORT fp32, {spin_label}, spin on"]
     print(f"int8 / fp32 speed: {ratio(base.ms_per_frame, quant.ms_per_frame):.2f}x (median of "
           f"per-round ratios, range {ratio_range(base.ms_per_frame, quant.ms_per_frame)}); CPU "
           f"time {ratio(base.cpu_ms_per_frame, quant.cpu_ms_per_frame):.2f}x less")
-    print(f"spinning on / off: wall {ratio(base.ms_per_frame, spin.ms_per_frame):.2f}x faster, "
-          f"CPU per frame x{ratio(spin.cpu_ms_per_frame, base.cpu_ms_per_frame):.2f}")
+    print(f"spinning on vs off: wall {ratio(still.ms_per_frame, spin.ms_per_frame):.2f}x faster, "
+          f"CPU per frame x{ratio(spin.cpu_ms_per_frame, still.cpu_ms_per_frame):.2f}")
     assert base.depths is not None and quant.depths is not None
     drift = relative_differences(base.depths, quant.depths)
     gt32, gt8 = gt_abs_rel(base.depths, gts), gt_abs_rel(quant.depths, gts)
