@@ -2,7 +2,13 @@
 
     .venv/bin/python -m bench.node_throughput      # untrained Monodepth2 ResNet18, 640 x 192, CPU
     .venv/bin/python -m bench.node_throughput --model model.onnx \
-        --providers CUDAExecutionProvider CPUExecutionProvider --frames 300
+        --providers CUDAExecutionProvider CPUExecutionProvider --frames 100 --repeats 5
+
+The bare and the one-frame-at-a-time node measurements are interleaved (bare, node, bare, node,
+...; --repeats rounds of --frames frames, the idle side sleeping: spinning is off in both), so
+each node / bare ratio compares two windows next to each other in time; the ratios are reported
+as median [min-max] over the rounds, with the CPU milliseconds per frame of the bench process
+(bare) and of the node process (/proc), and the load average.
 
 Same model, same frames (generated KITTI-size road images, 1242 x 375, with camera_info):
   bare       DepthEstimator.predict in a loop (resize + normalise + ONNX Runtime): fps, p50/p99.
@@ -23,7 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
+import os
 import sys
 import tempfile
 import time
@@ -54,6 +60,7 @@ from depth_ros.providers import DEFAULT_PROVIDERS
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CAMERA_WIDTH, CAMERA_HEIGHT = 1242, 375  # KITTI's rectified camera
 FRAME_ID = "camera_optical_frame"
+LATENCY_WINDOW = 500  # frames behind the node's latency percentiles (depth_ros.diagnostics)
 
 
 def export_untrained_monodepth2(out_dir: Path) -> Path:
@@ -88,17 +95,22 @@ def percentiles_ms(seconds: list[float]) -> tuple[float, float]:
 
 
 def bench_bare(estimator: DepthEstimator, frames: list[np.ndarray], count: int) -> dict:
-    for frame in frames:
-        estimator.predict(frame)  # warm-up
     latencies = []
-    started = time.perf_counter()
+    cpu, started = time.process_time(), time.perf_counter()
     for index in range(count):
         begin = time.perf_counter()
         estimator.predict(frames[index % len(frames)])
         latencies.append(time.perf_counter() - begin)
     elapsed = time.perf_counter() - started
     p50, p99 = percentiles_ms(latencies)
-    return {"fps": count / elapsed, "p50_ms": p50, "p99_ms": p99}
+    cpu_ms = 1000.0 * (time.process_time() - cpu) / count
+    return {"fps": count / elapsed, "p50_ms": p50, "p99_ms": p99, "cpu_ms": cpu_ms}
+
+
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bench_cloud(estimator: DepthEstimator, frame: np.ndarray, camera: PinholeIntrinsics) -> dict:
@@ -146,6 +158,7 @@ class NodeUnderTest:
         self.points = self.ros.record(PointCloud2, "depth/points", reliable,
                                       clock=time.perf_counter, keep=header_of)  # fmt: skip
         self.diagnostics = self.ros.record(DiagnosticArray, "/diagnostics", reliable)
+        self.next_index = 1  # frame indices keep rising over rounds: no stale output counts
 
     def wait_ready(self, timeout: float = 120.0) -> None:
         """Until the node subscribes to `image`; RuntimeError with its log if it dies first or
@@ -194,7 +207,9 @@ def arrival(recorder: Recorder[Header], index: int, since: float) -> float | Non
 def bench_node_closed_loop(node: NodeUnderTest, frames, camera, count: int) -> dict:
     """One frame in flight: send, wait for its depth and cloud, repeat."""
     depth_latency, cloud_latency = [], []
-    index, started = 1, time.perf_counter()
+    node_cpu = process_cpu_s(node.process.pid)
+    index, started = node.next_index, time.perf_counter()
+    first = index
     while len(depth_latency) < count:
         sent = node.send(frames[index % len(frames)], camera, index)
         deadline = time.perf_counter() + 5.0
@@ -207,15 +222,18 @@ def bench_node_closed_loop(node: NodeUnderTest, frames, camera, count: int) -> d
             depth_latency.append(depth_at - sent)
             cloud_latency.append(cloud_at - sent)
         index += 1
-        if index > 2 * count + 10:
+        if index - first > 2 * count + 10:
             raise RuntimeError(f"most frames got no depth; node log:\n{node.process.log_text()}")
     elapsed = time.perf_counter() - started
+    node.next_index = index
+    cpu_ms = 1000.0 * (process_cpu_s(node.process.pid) - node_cpu) / count
     depth_p50, depth_p99 = percentiles_ms(depth_latency)
     cloud_p50, cloud_p99 = percentiles_ms(cloud_latency)
     time.sleep(1.5)  # the node's next diagnostics cover these frames
     values = node.node_values()
     return {"fps": count / elapsed, "depth_p50_ms": depth_p50, "depth_p99_ms": depth_p99,
-            "cloud_p50_ms": cloud_p50, "cloud_p99_ms": cloud_p99, "sent": index - 1,
+            "cloud_p50_ms": cloud_p50, "cloud_p99_ms": cloud_p99, "sent": index - first,
+            "node_cpu_ms": cpu_ms,
             # measured inside the node on the same frames, at the same time (same CPU load)
             "node_model_p50_ms": float(values["inference_latency_p50_ms"]),
             "node_internal_p50_ms": float(values["end_to_end_latency_p50_ms"])}  # fmt: skip
@@ -244,10 +262,12 @@ def main() -> int:
     parser.add_argument("--providers", nargs="+", default=["CPUExecutionProvider"],
                         help=f"ONNX Runtime providers (the node's default: {DEFAULT_PROVIDERS})")
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: per core)")
-    parser.add_argument("--frames", type=int, default=100, help="frames per measurement")
+    parser.add_argument("--frames", type=int, default=30, help="frames per measurement and round")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved bare/node rounds")
     parser.add_argument("--seconds", type=float, default=10.0, help="open-loop duration")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="node_throughput_") as tmp:
         workdir = Path(tmp)
         model = args.model or export_untrained_monodepth2(workdir)
@@ -256,45 +276,60 @@ def main() -> int:
         width, height = estimator.input_size
         print(f"model {model.name}: {estimator.contract.architecture} {width}x{height}, "
               f"providers {estimator.providers}; frames {CAMERA_WIDTH}x{CAMERA_HEIGHT}")
-        bare = bench_bare(estimator, frames, args.frames)
+        for frame in frames:
+            estimator.predict(frame)  # warm-up
         cloud = bench_cloud(estimator, frames[0], camera)
-        del estimator  # the node gets the machine to itself
 
+        bares, closeds = [], []
         with claim_domain_id() as domain_id, localhost_discovery():
             node = NodeUnderTest(model, args.providers, args.threads, workdir / "node", domain_id)
             try:
                 node.wait_ready()
                 bench_node_closed_loop(node, frames, camera, 5)  # discovery, warm-up
-                closed = bench_node_closed_loop(node, frames, camera, args.frames)
-                opened = bench_node_open_loop(node, frames, camera, 1.5 * bare["fps"],
+                for _ in range(args.repeats):
+                    bares.append(bench_bare(estimator, frames, args.frames))
+                    closeds.append(bench_node_closed_loop(node, frames, camera, args.frames))
+                bare_fps = float(np.median([b["fps"] for b in bares]))
+                del estimator  # the open-loop node gets the machine to itself
+                opened = bench_node_open_loop(node, frames, camera, 1.5 * bare_fps,
                                               args.seconds)  # fmt: skip
             finally:
                 node.close()
+    load_after = os.getloadavg()
 
-    print(f"{'':34s} {'fps':>7s} {'p50 ms':>8s} {'p99 ms':>8s}")
+    print(f"{args.repeats} interleaved rounds of {args.frames} frames; load average before "
+          f"{'/'.join(f'{v:.2f}' for v in load_before)}, after "
+          f"{'/'.join(f'{v:.2f}' for v in load_after)}; median [min-max] over rounds")
+    print(f"{'':34s} {'fps':>22s} {'p50 ms':>22s} {'CPU ms/frame':>22s}")
     rows = [
-        ("bare ONNX Runtime", bare["fps"], bare["p50_ms"], bare["p99_ms"]),
-        ("node, one frame at a time: depth", closed["fps"], closed["depth_p50_ms"],
-         closed["depth_p99_ms"]),
-        ("node, one frame at a time: cloud", closed["fps"], closed["cloud_p50_ms"],
-         closed["cloud_p99_ms"]),
-        (f"node, camera at {opened['camera_hz']:.1f} Hz", opened["fps"], math.nan, math.nan),
+        ("bare ONNX Runtime", bares, "fps", "p50_ms", "cpu_ms"),
+        ("node, one frame at a time: depth", closeds, "fps", "depth_p50_ms", "node_cpu_ms"),
+        ("node, one frame at a time: cloud", closeds, "fps", "cloud_p50_ms", "node_cpu_ms"),
     ]  # fmt: skip
-    for label, fps, p50, p99 in rows:
-        print(f"{label:34s} {fps:7.2f} {p50:8.1f} {p99:8.1f}")
-    print(f"  (camera faster than the model: {opened['published']} of {opened['sent']} frames "
-          f"published, {opened['dropped_total']} dropped in total, node inference p50 "
+    for label, runs, fps, p50, cpu in rows:
+        print(f"{label:34s} {spread([r[fps] for r in runs]):>22s} "
+              f"{spread([r[p50] for r in runs]):>22s} {spread([r[cpu] for r in runs]):>22s}")
+    print(f"node, camera at {opened['camera_hz']:.1f} Hz: {opened['fps']:.2f} fps "
+          f"({opened['published']} of {opened['sent']} frames published, "
+          f"{opened['dropped_total']} dropped in total, node inference p50 "
           f"{opened['node_inference_p50_ms']:.1f} ms)")
     for name, value in cloud.items():
         print(f"{name:34s} {value:7.2f} ms")
-    print(f"ratio node / bare fps: one frame at a time {closed['fps'] / bare['fps']:.3f}, "
-          f"camera faster than the model {opened['fps'] / bare['fps']:.3f}")
-    print(f"ratio node / bare latency p50: {closed['depth_p50_ms'] / bare['p50_ms']:.3f}")
-    model_ms, internal_ms = closed["node_model_p50_ms"], closed["node_internal_p50_ms"]
-    print(f"one frame at a time, medians measured together: model {model_ms:.1f} ms, node work "
-          f"around it (decode, resize, scale, messages, cloud) {internal_ms - model_ms:.1f} ms, "
-          f"DDS and callbacks {closed['cloud_p50_ms'] - internal_ms:.1f} ms")
+    fps_ratio = [c["fps"] / b["fps"] for b, c in zip(bares, closeds, strict=True)]
+    latency_ratio = [c["depth_p50_ms"] / b["p50_ms"] for b, c in zip(bares, closeds, strict=True)]
+    print(f"ratio node / bare, same round: fps {spread(fps_ratio, 3)}, "
+          f"latency p50 {spread(latency_ratio, 3)}")
+    last = closeds[-1]
+    print(f"inside the node (its diagnostics, last {LATENCY_WINDOW} frames): model p50 "
+          f"{last['node_model_p50_ms']:.1f} ms, frame handling end to end p50 "
+          f"{last['node_internal_p50_ms']:.1f} ms")
     return 0
+
+
+def spread(values: list[float], digits: int = 1) -> str:
+    """median [min-max]"""
+    return (f"{np.median(values):.{digits}f} [{min(values):.{digits}f}-"
+            f"{max(values):.{digits}f}]")
 
 
 if __name__ == "__main__":

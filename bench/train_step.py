@@ -87,7 +87,12 @@ def main() -> int:
                     with competing_process(competing):
                         for name in args.threads:
                             torch.set_num_threads(thread_counts[name])
-                            time_round(trainer, batch, args.steps, cells[(name, competing)])
+                            cell = cells[(name, competing)]
+                            time_round(trainer, batch, args.steps, cell)
+                            print(f"round: {name} ({thread_counts[name]} threads), "
+                                  f"{'competing' if competing else 'alone'}: "
+                                  f"{cell.wall_s[-1]:.3f} s/step, cpu {cell.cpu_s[-1]:.3f} s, "
+                                  f"load {fmt_load(os.getloadavg())}", flush=True)
         finally:
             teardown_runtime(runtime)
     load_after = os.getloadavg()
