@@ -530,6 +530,7 @@ class Trainer:
         loader = DataLoader(
             SeededSamples(dataset), batch_sampler=batches, num_workers=data.num_workers,
             pin_memory=self.rt.device.type == "cuda", worker_init_fn=_ignore_sigint,
+            persistent_workers=data.num_workers > 0,  # no worker start-up at every epoch
             generator=torch.Generator().manual_seed(self.cfg.run.seed),  # keeps global RNG still
         )
         return batches, loader
