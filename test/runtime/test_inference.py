@@ -247,3 +247,13 @@ def test_runtime_modules_import_without_torch_and_without_ros() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "torch blocked"
+
+
+@pytest.mark.parametrize("spinning", [False, True])
+def test_spinning_reaches_the_session(tmp_path: Path, spinning: bool) -> None:
+    """Idle intra-op threads sleep unless asked to spin (the session's own options say so)."""
+    path = plane_depth_model(tmp_path / "plane.onnx", (0.0, 0.0, 1.0), 5.0, make_contract())
+    estimator = DepthEstimator(path, CPU, intra_op_threads=2, intra_op_spinning=spinning)
+    options = estimator._session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == str(int(spinning))
+    assert options.intra_op_num_threads == 2
