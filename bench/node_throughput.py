@@ -60,7 +60,6 @@ from depth_ros.providers import DEFAULT_PROVIDERS
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CAMERA_WIDTH, CAMERA_HEIGHT = 1242, 375  # KITTI's rectified camera
 FRAME_ID = "camera_optical_frame"
-LATENCY_WINDOW = 500  # frames behind the node's latency percentiles (depth_ros.diagnostics)
 
 
 def export_untrained_monodepth2(out_dir: Path) -> Path:
@@ -233,7 +232,7 @@ def bench_node_closed_loop(node: NodeUnderTest, frames, camera, count: int) -> d
     values = node.node_values()
     return {"fps": count / elapsed, "depth_p50_ms": depth_p50, "depth_p99_ms": depth_p99,
             "cloud_p50_ms": cloud_p50, "cloud_p99_ms": cloud_p99, "sent": index - first,
-            "node_cpu_ms": cpu_ms,
+            "node_cpu_ms": cpu_ms, "depth_latency_s": depth_latency,
             # measured inside the node on the same frames, at the same time (same CPU load)
             "node_model_p50_ms": float(values["inference_latency_p50_ms"]),
             "node_internal_p50_ms": float(values["end_to_end_latency_p50_ms"])}  # fmt: skip
@@ -290,6 +289,9 @@ def main() -> int:
                     bares.append(bench_bare(estimator, frames, args.frames))
                     closeds.append(bench_node_closed_loop(node, frames, camera, args.frames))
                 bare_fps = float(np.median([b["fps"] for b in bares]))
+                node_stages = {name[len("stage_"):-len("_p50_ms")]: float(value)
+                               for name, value in node.node_values().items()
+                               if name.startswith("stage_")}  # fmt: skip
                 del estimator  # the open-loop node gets the machine to itself
                 opened = bench_node_open_loop(node, frames, camera, 1.5 * bare_fps,
                                               args.seconds)  # fmt: skip
@@ -319,11 +321,20 @@ def main() -> int:
     latency_ratio = [c["depth_p50_ms"] / b["p50_ms"] for b, c in zip(bares, closeds, strict=True)]
     print(f"ratio node / bare, same round: fps {spread(fps_ratio, 3)}, "
           f"latency p50 {spread(latency_ratio, 3)}")
-    last = closeds[-1]
-    print(f"inside the node (its diagnostics, last {LATENCY_WINDOW} frames): model p50 "
-          f"{last['node_model_p50_ms']:.1f} ms, frame handling end to end p50 "
-          f"{last['node_internal_p50_ms']:.1f} ms")
+    print_stages(node_stages, [s for c in closeds for s in c["depth_latency_s"]])
     return 0
+
+
+def print_stages(stages: dict[str, float], depth_latency_s: list[float]) -> None:
+    """The node's own per-stage medians (its diagnostics, over the same frames as the bench's
+    one-frame-at-a-time rounds plus the warm-up) and what is left of the bench's latency: the
+    image's and the depth's way through DDS and the executor."""
+    print("inside the node, p50 ms per stage (its own timestamps): " + ", ".join(
+        f"{name} {ms:.1f}" for name, ms in stages.items()))  # fmt: skip
+    to_depth = sum(ms for name, ms in stages.items() if name != "cloud")
+    latency_ms = 1000.0 * float(np.median(depth_latency_s))
+    print(f"bench latency to depth p50 {latency_ms:.1f} ms - node stages up to the depth "
+          f"{to_depth:.1f} ms = DDS transfer in and out {latency_ms - to_depth:.1f} ms")
 
 
 def spread(values: list[float], digits: int = 1) -> str:

@@ -30,6 +30,7 @@ class DepthFrame:
     inference_s: float  # seconds spent in the network
     fit: CameraFit | None = None  # the window the model saw and the focal correction applied
     model_rgb: np.ndarray | None = None  # h x w x 3 uint8: that window at the model's input size
+    preprocess_s: float = 0.0  # seconds spent fitting the camera and resizing for the model
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,11 @@ class DepthPipeline:
         scaled to the model grid; at input resolution it is `camera` itself.
         """
         height, width = rgb.shape[:2]
+        fit_started = time.perf_counter()
         fit = fit_camera(camera, width, height, self.estimator.contract, self.fit_mode)
         model_rgb = resize_to_model(fit.window(rgb), self.estimator.input_size)
         started = time.perf_counter()
+        preprocess_s = started - fit_started
         depth_units = self.estimator.predict(model_rgb)  # no second resize inside
         inference_s = time.perf_counter() - started
         depth_units = fit.mask_padding(depth_units * np.float32(fit.focal_ratio))
@@ -69,7 +72,7 @@ class DepthPipeline:
             depth_camera = camera
         with np.errstate(invalid="ignore"):
             depth[~((depth >= self.range_min) & (depth <= self.range_max))] = np.nan
-        return DepthFrame(depth, depth_camera, factor, inference_s, fit, model_rgb)
+        return DepthFrame(depth, depth_camera, factor, inference_s, fit, model_rgb, preprocess_s)
 
 
 def cloud_points(

@@ -97,6 +97,13 @@ class LatencyWindow:
         return LatencySummary(int(samples.size), float(samples.mean()), float(p50), float(p99))
 
 
+# Where a frame's time goes inside the node, in order (seconds, the node's monotonic clock):
+# wait: received -> taken by the worker; decode: message -> RGB; preprocess: camera fit, resize
+# to the model; inference: the network; scale: focal correction, scale factor, range mask;
+# publish: depth image and its camera_info; cloud: build and publish the point cloud.
+FRAME_STAGES = ("wait", "decode", "preprocess", "inference", "scale", "publish", "cloud")
+
+
 @dataclass(frozen=True)
 class HealthReport:
     """Everything `/diagnostics` says about the node, gathered once per period."""
@@ -116,6 +123,7 @@ class HealthReport:
     scale_factor: float  # metres per model unit applied to the latest frame
     ground_plane: str  # ground-plane fit status, "" when the mode is not ground_plane
     camera_info: str  # "ok", or why the cloud is skipped
+    stages_p50_ms: tuple[tuple[str, float], ...] = ()  # per stage of a frame (FRAME_STAGES)
 
     def level_and_message(self) -> tuple[bytes, str]:
         """ERROR without a model; WARN when frames come in but nothing goes out, or the cloud
@@ -168,6 +176,7 @@ def depth_status(report: HealthReport, name: str, hardware_id: str) -> Diagnosti
         ("scale_factor", f"{report.scale_factor:.6g}"),
         ("ground_plane", report.ground_plane),
         ("camera_info", report.camera_info),
+        *((f"stage_{stage}_p50_ms", _value(ms)) for stage, ms in report.stages_p50_ms),
     ]
     return _status(level, name, message, hardware_id, pairs)
 

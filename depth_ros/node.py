@@ -76,6 +76,7 @@ from depth_ros.camera_fit import CameraFit
 from depth_ros.colorize import colorize_depth
 from depth_ros.depth_pipeline import DepthFrame, DepthPipeline, cloud_points
 from depth_ros.diagnostics import (
+    FRAME_STAGES,
     CameraReport,
     HealthReport,
     LatencySummary,
@@ -308,6 +309,7 @@ class MonodepthNode(Node):
         self._output_rate = RateMeter()
         self._inference_latency = LatencyWindow()
         self._end_to_end_latency = LatencyWindow()
+        self._stage_latency = {stage: LatencyWindow() for stage in FRAME_STAGES}
         self._frames_received = 0
         self._frames_published = 0
         self._frames_rejected = 0
@@ -481,7 +483,10 @@ class MonodepthNode(Node):
             scale_factor=estimate.factor if estimate is not None else math.nan,
             ground_plane=ground,
             camera_info=self._camera_status,
-        )
+            stages_p50_ms=tuple(
+                (stage, window.summary().p50_ms) for stage, window in self._stage_latency.items()
+            ) if depth is not None else (),
+        )  # fmt: skip
 
     def _camera_report(self, pipeline: Pipeline) -> CameraReport:
         fit = self._last_fit
@@ -545,12 +550,21 @@ class MonodepthNode(Node):
             return  # the model was unloaded while the frame waited
         msg = frame.message
         header = msg.header
+        stages = self._stage_latency
+        started = time.monotonic()
+        stages["wait"].add(started - frame.received_at)
         rgb = message_to_rgb8(msg)
         output = pipeline.settings.output
         image_height, image_width = rgb.shape[:2]
         camera, problem = self._camera_for(image_width, image_height)
+        decoded = time.monotonic()
+        stages["decode"].add(decoded - started)
         result = pipeline.depth.process(rgb, camera)
+        processed = time.monotonic()
         self._inference_latency.add(result.inference_s)
+        stages["inference"].add(result.inference_s)
+        stages["preprocess"].add(result.preprocess_s)
+        stages["scale"].add(processed - decoded - result.preprocess_s - result.inference_s)
         if result.fit is not None:
             self._note_fit(result.fit)
         depth, depth_camera = result.depth, result.camera
@@ -558,11 +572,14 @@ class MonodepthNode(Node):
         self._depth_pub.publish(array_to_image(depth, "32FC1", header))
         if depth_camera is not None:
             self._depth_info_pub.publish(depth_camera.to_camera_info(header))
+        published = time.monotonic()
+        stages["publish"].add(published - processed)
         if self._points_pub.get_subscription_count() > 0:
             if depth_camera is None:
                 self._warnings.warn("cloud", f"point cloud skipped: {problem}")
             else:
                 self._points_pub.publish(self._cloud(result, rgb, header, output))
+                stages["cloud"].add(time.monotonic() - published)
         if self._scan_pub.get_subscription_count() > 0:
             if depth_camera is None:
                 self._warnings.warn("scan", f"laser scan skipped: {problem}")

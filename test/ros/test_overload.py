@@ -120,6 +120,12 @@ def test_overload_keeps_latency_and_memory_bounded_and_counts_drops(
     dropped = int(values["frames_dropped"])
     assert received_count == published_count + dropped + int(values["frames_rejected"]), values
     assert dropped >= 0.5 * received_count, values
+    # The node's own stage timings: the network is the model's time, and under overload a frame
+    # waits in the slot for at most about one processing time.
+    stages = {k: float(v) for k, v in values.items() if k.startswith("stage_")}
+    assert 0.5 < stages["stage_inference_p50_ms"] / (1000 * inference_s) < 3.0, stages
+    assert stages["stage_wait_p50_ms"] < 3.0 * 1000 * SOAK_S / max(published_count, 1), stages
+    assert all(ms >= 0.0 for ms in stages.values()) and len(stages) == 7, stages
 
     # Latency bounded: at most one frame waits while one is processed, so a frame is out within
     # about two processing times (plus scheduling noise on a shared 2-core machine), and it
