@@ -101,7 +101,10 @@ def main() -> int:
     print(f"device: {runtime.device}, amp: {cfg.run.amp}, channels_last: {cfg.run.channels_last}")
     print(f"batch: {images} x {cfg.data.width}x{cfg.data.height}, "
           f"{len(cfg.data.frame_offsets)} frames{' + stereo' if cfg.data.use_stereo else ''}")
-    print(f"rule: {runtime.cpu_threads} threads ({runtime.cpu_threads_reason})")
+    with without_env("OMP_NUM_THREADS"):
+        rule_threads, rule_reason = choose_cpu_threads(cfg.run.cpu_threads, cfg.data.num_workers)
+    print(f"rule: {rule_threads} threads ({rule_reason}); this run started with "
+          f"{runtime.cpu_threads} ({runtime.cpu_threads_reason})")
     print(f"{args.repeats} interleaved rounds of {args.steps} steps after {args.warmup} warm-up; "
           f"load average before {fmt_load(load_before)}, after {fmt_load(load_after)}")
     print(f"{'threads':<14} " + " ".join(f"{label:<38}" for label in
