@@ -63,6 +63,7 @@ from training.datasets import DatasetError, build_dataset, find_split
 from training.depth_prior import median_depth_prior
 from training.device import Runtime, preserved_rng, seed_everything, setup_runtime, teardown_runtime
 from training.evaluate import Scaling, protocol_for, score_image
+from training.export import depth_units
 from training.task import StepOutput, build_task
 
 log = logging.getLogger(__name__)
@@ -323,10 +324,12 @@ class Trainer:
     def _depth_errors(self, depth: torch.Tensor, gt: torch.Tensor) -> Iterator[tuple[str, float]]:
         """Per-image errors under the dataset's benchmark protocol (depth caps in metres and
         crop, as `python -m training evaluate`): median-scaled AbsRel and δ1, AbsRel of the
-        depth as it is (model units taken as metres, meaningful for metric models) and the
-        median-scaling ratio (1.0 for a perfectly metric model)."""
+        depth in metres without median scaling (meaningful for metric models) and the
+        median-scaling ratio (1.0 for a perfectly metric model). Metric models are scored in
+        metres (x5.4 for stereo-trained ones, as the exported contract says)."""
         protocol = protocol_for(self.cfg.data.dataset)
-        median, unscaled = Scaling("median"), Scaling("none")
+        metres_per_unit = depth_units(self.cfg)[1]
+        median, unscaled = Scaling("median"), Scaling("fixed", metres_per_unit)
         for pred_image, gt_image in zip(depth[:, 0].cpu().numpy(), gt[:, 0].cpu().numpy(),
                                         strict=True):
             score = score_image(pred_image, gt_image, protocol, median)
@@ -337,7 +340,7 @@ class Trainer:
             yield "abs_rel", score.metrics["abs_rel"]
             yield "a1", score.metrics["a1"]
             yield "abs_rel_unscaled", as_is.metrics["abs_rel"]
-            yield "scale_ratio", score.scale
+            yield "scale_ratio", score.scale / metres_per_unit
             yield "depth_images", 1.0
 
     # ------------------------------------------------------------------------ checkpoints
