@@ -1,10 +1,11 @@
 """Files written whole or not at all, and one clear error when a write fails.
 
 Every file the project writes (checkpoints, ONNX models, depth PNG/NPY/PLY, JSON/CSV reports) goes
-through `atomic_write`: the bytes go to a temporary file `.<name>.tmp-<pid>` in the target's
-folder, are flushed to disk, and only then renamed over the target. A crash, a full disk or a
-read-only folder therefore leaves the previous file (or no file) in place, never a truncated one,
-and the failure surfaces as a `FileWriteError` that names the file and the reason.
+through `atomic_write`, or the helpers built on it (`write_bytes`, `write_text`, `write_png`,
+`copy_file`): the bytes go to a temporary file `.<name>.tmp-<pid>` in the target's folder, are
+flushed to disk, and only then renamed over the target. A crash, a full disk or a read-only folder
+therefore leaves the previous file (or no file) in place, never a truncated one, and the failure
+surfaces as a `FileWriteError` that names the file and the reason.
 
 A killed writer leaves its temporary file behind; `remove_orphaned_temps` deletes those whose
 process is gone. Torch-free, so the runtime and the training code share it.
@@ -20,6 +21,9 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+import cv2
+import numpy as np
 
 TEMP_PATTERN = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)$")
 
@@ -156,6 +160,14 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
 def write_text(path: str | Path, text: str) -> Path:
     """Write `text` (UTF-8) to `path` atomically; return the path."""
     return write_bytes(path, text.encode("utf-8"))
+
+
+def write_png(path: str | Path, image: np.ndarray) -> Path:
+    """Encode `image` (uint8/uint16, 1 or 3 channels BGR) as PNG and write it atomically."""
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise ValueError(f"OpenCV could not encode {path} as PNG ({image.dtype} {image.shape})")
+    return write_bytes(path, encoded.tobytes())
 
 
 def copy_file(source: str | Path, path: str | Path) -> Path:

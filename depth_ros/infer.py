@@ -28,11 +28,10 @@ import math
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
-from depth_ros.atomic_files import FileWriteError, atomic_write, describe_os_error, write_bytes
+from depth_ros.atomic_files import FileWriteError, atomic_write, describe_os_error, write_png
 from depth_ros.camera import CameraInfoError, PinholeIntrinsics, read_intrinsics_yaml
 from depth_ros.colorize import COLORMAPS, colorize_depth
 from depth_ros.depth_pipeline import DepthFrame, DepthPipeline, cloud_points
@@ -61,14 +60,6 @@ def frame_camera(frame: Frame, fixed: PinholeIntrinsics | None) -> PinholeIntrin
     height, width = frame.rgb.shape[:2]
     camera = fixed if fixed is not None else frame.intrinsics
     return None if camera is None else camera.scaled(width, height)  # same size: an equal copy
-
-
-def write_png(path: Path, image: np.ndarray) -> None:
-    """Encode `image` as PNG and write it atomically (FileWriteError naming `path` on failure)."""
-    ok, encoded = cv2.imencode(".png", image)
-    if not ok:
-        raise ValueError(f"OpenCV could not encode {path} ({image.dtype} {image.shape})")
-    write_bytes(path, encoded.tobytes())
 
 
 def save_outputs(
