@@ -29,8 +29,9 @@ def one_line(error: BaseException) -> str:
     """The error as one line: the file and reason for OS errors, else type and first line."""
     if isinstance(error, FileWriteError):
         return str(error)
-    if isinstance(error, OSError) and error.filename is not None:
-        return f"{error.filename}: {describe_os_error(error)}"
+    if isinstance(error, OSError):
+        where = f"{error.filename}: " if error.filename is not None else ""
+        return f"{where}{describe_os_error(error)}"
     text = " ".join(str(error).split())
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 

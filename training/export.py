@@ -36,7 +36,7 @@ import onnx
 import torch
 from torch import nn
 
-from depth_ros.atomic_files import copy_file
+from depth_ros.atomic_files import FileWriteError, copy_file, describe_os_error
 from depth_ros.contract import INPUT_NAME, OUTPUT_NAME, ModelContract
 from training.config import SUPERVISED_ARCHITECTURES, ConfigError, DataConfig, TrainConfig
 from training.datasets import (
@@ -309,7 +309,11 @@ def export_onnx(
         # to `output`, atomically, so a failure never leaves a broken file over a good one.
         fp32_path = Path(tmp) / "fp32.onnx"
         variant_path = Path(tmp) / f"{precision}.onnx"
-        write_onnx(graph, contract, fp32_path)
+        try:
+            write_onnx(graph, contract, fp32_path)
+        except OSError as exc:
+            raise FileWriteError(f"cannot write the scratch model {fp32_path}: "
+                                 f"{describe_os_error(exc)}") from exc
         try:
             onnx.checker.check_model(str(fp32_path), full_check=True)
         except onnx.checker.ValidationError as exc:
