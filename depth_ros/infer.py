@@ -105,7 +105,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--full-resolution", action="store_true",
                         help="upsample depth to the input resolution")
     parser.add_argument("--providers", default="",
-                        help="comma-separated ONNX Runtime providers (default TensorRT,CUDA,CPU)")
+                        help="ONNX Runtime providers in priority order, comma-separated: "
+                             "tensorrt, cuda, cpu or full names (default: all three)")
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
 
 
