@@ -158,7 +158,7 @@ def train_and_evaluate(cfg: TrainConfig, test_split: str) -> ModelResult:
 
 
 def format_table(results: list[ModelResult]) -> str:
-    """Markdown table: the seed's L1 / L2 / smooth-L1 plus AbsRel, RMSE, delta1, size, time,
+    """Markdown table: the paper's L1 / L2 / smooth-L1 plus AbsRel, RMSE, delta1, size, time,
     and the RMSE of the same model untrained."""
     header = ["model", "params (M)", "trainable (M)", "steps", "train s",
               *(title for _, title in TABLE_METRICS), "RMSE untrained"]

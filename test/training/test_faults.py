@@ -236,6 +236,16 @@ def test_evaluate_names_unusable_models_and_refuses_nan_depth(
     assert done.returncode == 1, done.stderr
     assert "NaN/Inf" in one_error_line(done.stderr) and not report.exists()
 
+    good = constant_depth_model(tmp_path / "good.onnx", 2.0,
+                                make_contract(input_width=192, input_height=64))
+    with read_only(tmp_path / "reports") as folder:
+        done = run_tool("training", [*base, "--onnx", good, "--json", folder / "eval.json"],
+                        honour_file_modes=True)
+        assert done.returncode == 1, done.stderr
+        line = one_error_line(done.stderr)
+        assert f"cannot write {folder / 'eval.json'}: permission denied" in line
+        assert files_in(folder) == {}
+
 
 def test_unreadable_checkpoints_say_why(tmp_path: Path) -> None:
     empty = tmp_path / "empty.pt"
