@@ -177,20 +177,18 @@ def copy_file(source: str | Path, path: str | Path) -> Path:
     return Path(path)
 
 
-def remove_orphaned_temps(folder: str | Path, all_owners: bool = False) -> list[Path]:
-    """Delete `.<name>.tmp-<pid>` files in `folder` left by writers that were killed: those whose
-    process no longer runs, or every one when `all_owners` (the caller holds the folder's lock,
-    so no other writer can be active). Returns what was removed."""
+def remove_orphaned_temps(folder: str | Path, target: str | None = None) -> list[Path]:
+    """Delete the `.<name>.tmp-<pid>` files in `folder` whose writer no longer runs (killed
+    mid-write), only those of file `target` when given. Returns what was removed."""
     folder = Path(folder)
     removed: list[Path] = []
     if not folder.is_dir():
         return removed
     for entry in folder.iterdir():
         match = TEMP_PATTERN.match(entry.name)
-        if not match or not entry.is_file():
+        if not match or (target is not None and match["name"] != target):
             continue
-        pid = int(match["pid"])
-        if pid == os.getpid() or (not all_owners and process_alive(pid)):
+        if not entry.is_file() or process_alive(int(match["pid"])):
             continue
         with contextlib.suppress(FileNotFoundError):
             entry.unlink()

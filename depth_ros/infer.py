@@ -31,7 +31,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from depth_ros.atomic_files import FileWriteError, atomic_write, describe_os_error, write_png
+from depth_ros.atomic_files import (
+    FileWriteError,
+    atomic_write,
+    describe_os_error,
+    remove_orphaned_temps,
+    write_png,
+)
 from depth_ros.camera import CameraInfoError, PinholeIntrinsics, read_intrinsics_yaml
 from depth_ros.colorize import COLORMAPS, colorize_depth
 from depth_ros.depth_pipeline import DepthFrame, DepthPipeline, cloud_points
@@ -177,6 +183,8 @@ def run(argv: list[str]) -> int:
         print(f"error: cannot create the output folder {args.out}: {describe_os_error(err)}",
               file=sys.stderr)
         return 1
+    for orphan in remove_orphaned_temps(args.out):
+        log.info("removed %s, left by an interrupted run", orphan)
     log.info("model %s on %s", args.model, ", ".join(estimator.providers))
 
     failed: list[str] = []

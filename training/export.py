@@ -36,7 +36,12 @@ import onnx
 import torch
 from torch import nn
 
-from depth_ros.atomic_files import FileWriteError, copy_file, describe_os_error
+from depth_ros.atomic_files import (
+    FileWriteError,
+    copy_file,
+    describe_os_error,
+    remove_orphaned_temps,
+)
 from depth_ros.contract import INPUT_NAME, OUTPUT_NAME, ModelContract
 from training.config import SUPERVISED_ARCHITECTURES, ConfigError, DataConfig, TrainConfig
 from training.datasets import (
@@ -338,6 +343,7 @@ def export_onnx(
             if not np.isfinite(accuracy.max_rel_diff):
                 raise ExportError(f"the {precision} variant's depth is NaN/Inf where fp32's is "
                                   "finite; nothing was exported")
+        remove_orphaned_temps(output.parent, output.name)  # of exports killed mid-copy
         copy_file(variant_path if precision != "fp32" else fp32_path, output)
     return ExportResult(output, precision, read_contract(output), parity, accuracy)
 

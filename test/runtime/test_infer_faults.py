@@ -129,5 +129,8 @@ def test_orphaned_temporary_files_of_dead_writers_are_removed(tmp_path: Path) ->
     dead.write_bytes(b"x" * 100)
     mine = temp_path(tmp_path / "other.pt")  # this process is alive
     mine.write_bytes(b"y")
+    other = tmp_path / ".model.onnx.tmp-999999999"
+    other.write_bytes(b"z")
+    assert remove_orphaned_temps(tmp_path, "model.onnx") == [other]
     assert remove_orphaned_temps(tmp_path) == [dead]
     assert mine.exists()
