@@ -20,43 +20,19 @@ import torch
 
 from test.fault_injection import REPO, files_in, one_error_line, read_only, run_tool, tool_env
 from test.runtime.onnx_models import constant_depth_model, make_contract
+from test.training.tiny_run import SYNTHETIC, tiny_run
 from training import trainer
 from training.__main__ import main as training_main
 from training.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from training.export import ParityCheck
 from training.run_lock import LOCK_NAME
 
-SYNTHETIC = str(REPO / "config" / "train" / "synthetic.yaml")
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture
-def splits(outdoor_root: Path, tmp_path: Path) -> tuple[Path, Path]:
-    """4 training samples (2 batches of 2 per epoch) and 2 held-out samples with depth."""
-    train = tmp_path / "train_small.txt"
-    lines = (outdoor_root / "splits" / "train_files.txt").read_text().splitlines()
-    train.write_text("\n".join(lines[:4]) + "\n")
-    val = tmp_path / "val_small.txt"
-    lines = (outdoor_root / "splits" / "test_files.txt").read_text().splitlines()
-    val.write_text("\n".join(lines[:2]) + "\n")
-    return train, val
 
 
 def run_args(outdoor_root: Path, splits: tuple[Path, Path], out_dir: Path, *sets: str) -> list[str]:
     """`train` arguments of a tiny CPU run writing to out_dir."""
-    train, val = splits
-    items = [
-        f"data.root={outdoor_root}", f"data.train_split={train}", f"data.val_split={val}",
-        "data.height=64", "data.width=64", "data.num_workers=0", "optim.batch_size=2",
-        "optim.learning_rate=1e-4", "optim.epochs=4", "optim.scheduler_step=1",
-        "optim.scheduler_gamma=0.5", "run.device=cpu", "run.log_every=2", "run.image_every=2",
-        "run.save_every=1000", *sets,
-    ]
-    argv = ["train", "--config", SYNTHETIC, "--out-dir", str(out_dir)]
-    for item in items:
-        argv += ["--set", item]
-    return argv
+    return ["train", *tiny_run(outdoor_root, splits, out_dir, *sets)]
 
 
 def digest(path: Path) -> str:
