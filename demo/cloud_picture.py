@@ -46,7 +46,7 @@ class Viewpoint:
 
 
 STREET_VIEW = Viewpoint((7.0, -7.0, -7.0), (0.0, 1.0, 14.0), 4.0)  # right, up, behind
-ROOM_VIEW = Viewpoint((1.6, -1.6, -1.8), (0.0, 0.3, 2.6), 0.8)  # a robot camera 0.3 m up
+ROOM_VIEW = Viewpoint((4.5, -2.2, -1.2), (0.0, -0.2, 2.5), 0.8)  # right, up, a little behind
 
 
 def street_frame(seed: int) -> tuple[np.ndarray, np.ndarray, PinholeIntrinsics]:
