@@ -1,12 +1,16 @@
-"""`make demo`: the whole pipeline on a generated street, on this machine's CPU.
+"""`make demo`: the robot workflow, record -> train -> deploy, on this machine's CPU.
 
-    python -m demo              # reuse data and a finished training run when they exist
-    python -m demo --retrain    # train again from scratch
+    python -m demo                                  # reuse the recording and a finished run
+    python -m demo --retrain                        # train again from scratch
+    python -m demo --set optim.max_steps=50         # a shorter run (any training config key)
 
-Stages: generate a road sequence with exact depth -> train Monodepth2 on it -> export ONNX ->
-build the ROS 2 package with colcon -> start monodepth_node from the install tree -> stream the
-held-out frames to it as Image + CameraInfo -> score and save what it published in demo_output/:
-input | depth | ground-truth strips, a PLY cloud, metrics.json.
+Stages: write a generated robot recording (rosbag2: camera 320 x 240 with camera_info, noisy
+/odom, /tf_static, a ground-truth depth topic) -> train Monodepth2 monocular on it with the
+odometry's motion driving the warps, so depth comes out in metres (config/train/robot_demo.yaml)
+-> export ONNX (metric contract carrying the bag's camera) -> build the ROS 2 package with colcon
+-> start monodepth_node from the install tree (scale mode `metadata`) -> stream the recording's
+held-out frames to it as Image + CameraInfo -> score what it published against the bag's depth
+and write demo_output/: metrics.json, input | depth | ground-truth strips, a view of the cloud.
 """
 
 from __future__ import annotations
@@ -19,20 +23,25 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import cv2
-import numpy as np
-
-if TYPE_CHECKING:
-    from demo.stream import StreamResult
+from demo.colcon import colcon_build, install_environment, installed_executable
+from demo.node_process import NodeProcess, claim_domain_id, localhost_discovery
+from demo.recording import HeldOut, held_out_frames
+from demo.report import DemoReport, write_report
+from demo.ros_link import RosHarness
+from demo.stream import StreamResult, stream_frames
+from training.__main__ import main as training_main
+from training.checkpoint import load_task
+from training.config import ConfigError, TrainConfig, config_to_dict, load_config
+from training.export import export_onnx
+from training.synthetic.rosbag2 import generate_robot
 
 REPO = Path(__file__).resolve().parents[1]
-TRAIN_CONFIG = REPO / "config" / "train" / "synthetic.yaml"
+TRAIN_CONFIG = REPO / "config" / "train" / "robot_demo.yaml"
 STAGES = ("generate data", "train", "export ONNX", "colcon build", "run the ROS 2 node", "report")
-STREAM_RATE_HZ = 10.0  # a typical camera driver rate
-CAMERA_HEIGHT_M = 1.65  # the generator's camera height above the road
-FRAME_ID = "camera_optical_frame"
+RECORDING_FRAMES = 300  # 30 s of camera at 10 Hz
+RECORDING_SIZE = (320, 240)  # camera width, height
+STREAM_RATE_HZ = 10.0  # the recording's camera rate
 
 
 class StageError(RuntimeError):
@@ -41,7 +50,7 @@ class StageError(RuntimeError):
 
 @dataclass(frozen=True)
 class DemoPaths:
-    data: Path  # generated dataset root
+    data: Path  # the generated recording(s)
     run: Path  # training run folder
     model: Path  # exported ONNX model
     build: Path  # colcon build and install trees
@@ -49,7 +58,7 @@ class DemoPaths:
 
     @classmethod
     def under(cls, root: Path, output: Path) -> DemoPaths:
-        return cls(root / "data" / "synthetic_outdoor", root / "runs" / "synthetic",
+        return cls(root / "data" / "robot_demo", root / "runs" / "robot_demo",
                    output / "model.onnx", root / "build" / "demo", output)  # fmt: skip
 
 
@@ -70,22 +79,23 @@ def stage(number: int) -> Iterator[None]:
     print(f"    done in {time.monotonic() - started:.1f} s", flush=True)
 
 
-def generate_data(paths: DemoPaths) -> None:
-    from training.synthetic.kitti import generate_outdoor
-
-    if (paths.data / "splits" / "test_files.txt").is_file():
+def generate_data(paths: DemoPaths, frames: int) -> None:
+    """Write the robot recording, unless a complete one is there (rosbags writes a bag's
+    metadata.yaml last; a bag without it was interrupted and is written again)."""
+    if any(paths.data.glob("*/metadata.yaml")):
         print(f"    reusing {paths.data}")
         return
-    print(f"    writing KITTI-raw layout with exact depth to {paths.data}")
-    summary = generate_outdoor(paths.data, seed=0, progress=True)
+    shutil.rmtree(paths.data, ignore_errors=True)
+    width, height = RECORDING_SIZE
+    print(f"    writing a rosbag2 robot recording ({frames} frames, {width} x {height}) to "
+          f"{paths.data}")  # fmt: skip
+    summary = generate_robot(paths.data, frames=frames, width=width, height=height, seed=0,
+                             progress=True)  # fmt: skip
     print(f"    {summary.line()}")
 
 
-def train(paths: DemoPaths, retrain: bool) -> Path:
-    from training.__main__ import main as training_main
-
+def train(paths: DemoPaths, overrides: list[str], retrain: bool) -> Path:
     checkpoint = paths.run / "last.pt"
-    overrides = [f"data.root={paths.data}"]
     if checkpoint.is_file() and (paths.run / "summary.json").is_file() and not retrain:
         if finished_with(paths.run, overrides):
             print(f"    reusing the finished run {paths.run} (pass --retrain to train again)")
@@ -105,32 +115,31 @@ def train(paths: DemoPaths, retrain: bool) -> Path:
     return checkpoint
 
 
-def finished_with(run: Path, overrides: list[str]) -> bool:
-    """Whether the run in `run` was trained with the quick config as it reads now."""
-    from training.config import ConfigError, config_to_dict, load_config
+def run_config(run: Path, overrides: list[str]) -> TrainConfig:
+    """The demo's training config as it reads now, for the run folder `run`."""
+    return load_config(TRAIN_CONFIG, [*overrides, f"run.out_dir={run}"])
 
-    wanted = load_config(TRAIN_CONFIG, [*overrides, f"run.out_dir={run}"])
+
+def finished_with(run: Path, overrides: list[str]) -> bool:
+    """Whether the run in `run` was trained with the demo's config as it reads now."""
     try:
         used = load_config(run / "config.yaml")
     except (ConfigError, OSError):
         return False
-    return config_to_dict(used) == config_to_dict(wanted)
+    return config_to_dict(used) == config_to_dict(run_config(run, overrides))
 
 
 def export(paths: DemoPaths, checkpoint: Path) -> None:
-    from training.checkpoint import load_task
-    from training.export import export_onnx
-
+    """The metric contract (units metres) with the recording's camera (data.root's camera_info)."""
     cfg, task = load_task(checkpoint)
     result = export_onnx(task.eval(), cfg, paths.model, created=f"make demo from {checkpoint}")
-    print(f"    {result.path}: ONNX Runtime vs PyTorch max relative difference "
-          f"{result.parity.max_rel_diff:.1e}")  # fmt: skip
+    contract = result.contract
+    print(f"    {result.path}: units {contract.units} x {contract.metres_per_unit} m; ONNX "
+          f"Runtime vs PyTorch max relative difference {result.parity.max_rel_diff:.1e}")
 
 
 def build_package(paths: DemoPaths) -> Path:
     """Build the package as a robot would; return the installed monodepth_node."""
-    from demo.colcon import colcon_build, installed_executable
-
     executable = installed_executable(colcon_build(paths.build))
     if not executable.is_file():
         raise StageError(f"stage 4 (colcon build): {executable} was not installed")
@@ -138,45 +147,16 @@ def build_package(paths: DemoPaths) -> Path:
     return executable
 
 
-@dataclass(frozen=True)
-class HeldOutFrame:
-    rgb: np.ndarray  # H x W x 3 uint8, camera resolution
-    gt: np.ndarray  # H x W float32 metres, 0 = unknown (sky)
-
-
-def held_out_frames(paths: DemoPaths) -> tuple[list[HeldOutFrame], object]:
-    """The test split's left-camera frames with ground truth, and their camera."""
-    from depth_ros.camera import PinholeIntrinsics
-    from training.datasets import KITTI_NORMALIZED_K, read_split
-    from training.synthetic.sequence_files import read_depth
-
-    frames = []
-    for entry in read_split(paths.data / "splits" / "test_files.txt"):
-        drive = paths.data / entry.folder
-        bgr = cv2.imread(str(drive / "image_02" / "data" / f"{entry.frame_index:010d}.png"))
-        frames.append(HeldOutFrame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB),
-                                   read_depth(drive, entry.frame_index)))  # fmt: skip
-    height, width = frames[0].rgb.shape[:2]
-    k = KITTI_NORMALIZED_K
-    camera = PinholeIntrinsics.from_normalized(k.fx, k.fy, k.cx, k.cy, width, height)
-    return frames, camera
-
-
 def run_node(
-    paths: DemoPaths, executable: Path, frames: list[HeldOutFrame], camera: object
+    paths: DemoPaths, executable: Path, held_out: HeldOut, range_max_m: float
 ) -> StreamResult:
     """Start the installed node on a ROS domain claimed for the demo (never one a test run
-    holds), stream the frames to it and stop it; return what it published."""
-    from demo.colcon import install_environment
-    from demo.node_process import NodeProcess, claim_domain_id, localhost_discovery
-    from demo.ros_link import RosHarness
-    from demo.stream import stream_frames
-
-    params = {"model": str(paths.model.resolve()), "scale.mode": "ground_plane",
-              "scale.camera_height": CAMERA_HEIGHT_M, "range.max": 1000.0,
-              "providers": ["CPUExecutionProvider"], "cloud.rgb": True,
-              "cloud.decimation": 1}  # fmt: skip
+    holds), stream the held-out frames to it and stop it; return what it published."""
+    params = {"model": str(paths.model.resolve()), "scale.mode": "metadata",
+              "range.max": range_max_m, "providers": ["CPUExecutionProvider"],
+              "cloud.rgb": True, "cloud.decimation": 1}  # fmt: skip
     install = paths.build / "install"
+    frames = [frame.rgb for frame in held_out.frames]
     with claim_domain_id() as domain_id, localhost_discovery():
         node = NodeProcess(domain_id, paths.output / "node", params,
                            executable=[str(executable)],
@@ -185,9 +165,9 @@ def run_node(
         try:
             ros.wait_for_node(timeout=60.0)
             print(f"    monodepth_node is up (pid {node.pid}); streaming {len(frames)} held-out "
-                  f"frames at {STREAM_RATE_HZ:g} Hz")  # fmt: skip
-            result = stream_frames(ros, [f.rgb for f in frames], camera, STREAM_RATE_HZ,
-                                   FRAME_ID)  # fmt: skip
+                  f"frames of {held_out.bag.name} at {STREAM_RATE_HZ:g} Hz")  # fmt: skip
+            result = stream_frames(ros, frames, held_out.camera, STREAM_RATE_HZ,
+                                   held_out.frame_id)  # fmt: skip
         finally:
             ros.close()
             code = node.stop()
@@ -202,30 +182,38 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.split("\n")[0])
     parser.add_argument("--retrain", action="store_true", help="train again from scratch")
     parser.add_argument("--output", type=Path, default=REPO / "demo_output")
+    parser.add_argument("--workdir", type=Path, default=REPO,
+                        help="where data/, runs/ and build/ go (default: the repository)")
+    parser.add_argument("--frames", type=int, default=RECORDING_FRAMES,
+                        help="frames of the generated recording (10 Hz)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"override a key of {TRAIN_CONFIG.name}, e.g. optim.max_steps=50")
     args = parser.parse_args(argv)
-    paths = DemoPaths.under(REPO, args.output)
+    paths = DemoPaths.under(args.workdir, args.output)
     paths.output.mkdir(parents=True, exist_ok=True)
+    overrides = [f"data.root={paths.data}", *args.set]
     started = time.monotonic()
     try:
         with stage(1):
-            generate_data(paths)
+            generate_data(paths, args.frames)
         with stage(2):
-            checkpoint = train(paths, args.retrain)
+            checkpoint = train(paths, overrides, args.retrain)
         with stage(3):
             export(paths, checkpoint)
         with stage(4):
             executable = build_package(paths)
         with stage(5):
-            frames, camera = held_out_frames(paths)
-            streamed = run_node(paths, executable, frames, camera)
+            cfg = run_config(paths.run, overrides)
+            held_out = held_out_frames(cfg.data)
+            streamed = run_node(paths, executable, held_out, cfg.model.max_depth)
         with stage(6):
-            from demo.report import write_report
-
-            report = write_report(paths, checkpoint, frames, streamed)
+            report: DemoReport = write_report(paths.output, paths.model,
+                                              paths.run / "summary.json", held_out, streamed,
+                                              cfg.model.max_depth)  # fmt: skip
     except StageError as err:
         print(f"\ndemo failed: {err}", file=sys.stderr)
         return 1
-    print(f"\n{report}\n\ndemo finished in {time.monotonic() - started:.0f} s")
+    print(f"\n{report.summary()}\n\ndemo finished in {time.monotonic() - started:.0f} s")
     return 0
 
 

@@ -37,6 +37,7 @@ class StreamResult:
     publish_span_s: float  # first image published to the last one
     duration_s: float  # first publish to last depth received
     cloud: np.ndarray | None  # the last organized cloud, h x w x 3 metres (optical frame)
+    cloud_index: int | None  # the frame the last cloud was computed from
     diagnostics: dict[str, str]  # the node's last diagnostics key/values
 
     @property
@@ -101,5 +102,6 @@ def stream_frames(
         publish_span_s=max(sent_at.values(), default=start) - min(sent_at.values(), default=start),
         duration_s=last_arrival - start,
         cloud=pointcloud2_to_array(clouds[-1]) if clouds else None,
+        cloud_index=index_of(clouds[-1].header.stamp) if clouds else None,
         diagnostics=diagnostic_values(diagnostics[-1]) if diagnostics else {},
     )

@@ -14,24 +14,35 @@ image topic. For every frame it writes, under --out:
 stamp); inputs whose names repeat (a/1.png b/1.png, x.png x.jpg) get their folders or extension
 too (a_1_png, b_1_png, x_png, x_jpg), so that no output overwrites another.
 It runs the same preprocessing, metric scaling and point-cloud code as the node. Files that cannot
-be read are reported by name and skipped; the exit status is then 1.
+be read are reported by name and skipped; the exit status is then 1. Arguments and the model (it
+must give finite depth) are checked before anything is written. Every output is written whole or
+not at all; a failed write (disk full, read-only folder) stops the run with one line naming the
+file, exit status 1. `--debug` (or DEPTH_ROS_DEBUG=1) shows the traceback of an unexpected error.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
+from depth_ros.atomic_files import (
+    FileWriteError,
+    atomic_write,
+    describe_os_error,
+    remove_orphaned_temps,
+    write_png,
+)
 from depth_ros.camera import CameraInfoError, PinholeIntrinsics, read_intrinsics_yaml
 from depth_ros.camera_fit import FIT_MODES
 from depth_ros.colorize import COLORMAPS, colorize_depth
 from depth_ros.depth_pipeline import DepthFrame, DepthPipeline, cloud_points
+from depth_ros.error_report import DEBUG_HELP, run_reporting_errors
 from depth_ros.frame_sources import Frame, SourceError, expand_inputs, input_names, read_frames
 from depth_ros.inference import DepthEstimator, ModelLoadError
 from depth_ros.pointcloud import write_ply
@@ -62,12 +73,13 @@ def save_outputs(
     out_dir: Path, frame: Frame, result: DepthFrame, args: argparse.Namespace
 ) -> None:
     if args.png16:
-        cv2.imwrite(str(out_dir / f"{frame.name}_depth.png"), depth_to_png16(result.depth))
+        write_png(out_dir / f"{frame.name}_depth.png", depth_to_png16(result.depth))
     if args.npy:
-        np.save(out_dir / f"{frame.name}.npy", result.depth)
+        with atomic_write(out_dir / f"{frame.name}.npy") as handle:
+            np.save(handle, result.depth)
     if args.color:
         preview = colorize_depth(result.depth, args.range_min, args.range_max, args.colormap)
-        cv2.imwrite(str(out_dir / f"{frame.name}_color.png"), preview)
+        write_png(out_dir / f"{frame.name}_color.png", preview)
     if args.ply and result.camera is not None:
         points, colours = cloud_points(result, frame.rgb)
         write_ply(out_dir / f"{frame.name}.ply", points, colours)
@@ -102,11 +114,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--full-resolution", action="store_true",
                         help="upsample depth to the input resolution")
     parser.add_argument("--providers", default="",
-                        help="comma-separated providers: tensorrt, cuda, cpu or full ONNX "
-                             "Runtime names (default tensorrt,cuda,cpu)")
+                        help="ONNX Runtime providers in priority order, comma-separated: "
+                             "tensorrt, cuda, cpu or full names (default: all three)")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
+
+
+def argument_problem(args: argparse.Namespace) -> str:
+    """What is wrong with the numeric arguments, or "" (checked before anything is written)."""
+    if not (math.isfinite(args.range_min) and args.range_min > 0):
+        return f"--range-min {args.range_min} must be a finite distance > 0 (metres)"
+    if not (math.isfinite(args.range_max) and args.range_max > args.range_min):
+        return (f"--range-max {args.range_max} must be finite and above --range-min "
+                f"{args.range_min} (metres)")
+    if not (math.isfinite(args.scale_factor) and args.scale_factor > 0):
+        return f"--scale-factor {args.scale_factor} must be a finite number > 0 (metres per unit)"
+    if not (math.isfinite(args.camera_height) and args.camera_height > 0):
+        return f"--camera-height {args.camera_height} must be a finite height > 0 (metres)"
+    return ""
+
+
+def model_problem(estimator: DepthEstimator) -> str:
+    """"" when the model gives finite depth on a grey frame; broken weights give NaN/Inf."""
+    width, height = estimator.input_size
+    depth = estimator.predict(np.full((height, width, 3), 128, np.uint8))
+    broken = int(np.count_nonzero(~np.isfinite(depth)))
+    if broken:
+        return (f"model {estimator.model_path} gives NaN/Inf depth at {broken} of {depth.size} "
+                "pixels of a grey test frame: its weights are broken")
+    return ""
 
 
 def main(argv: list[str] | None = None) -> int:
+    return run_reporting_errors(run, sys.argv[1:] if argv is None else argv)
+
+
+def run(argv: list[str]) -> int:
+    """Parse `argv` and write depth for every input (exceptions escape)."""
     parser = argparse.ArgumentParser(
         prog="python -m depth_ros.infer",
         description=__doc__.split("\n")[0],
@@ -116,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    problem = argument_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         providers = [p.strip() for p in args.providers.split(",") if p.strip()] or None
         estimator = DepthEstimator(args.model, providers)
@@ -124,12 +171,23 @@ def main(argv: list[str] | None = None) -> int:
         fixed_camera = read_intrinsics_yaml(args.intrinsics) if args.intrinsics else None
         inputs = expand_inputs(args.inputs)
         names = input_names(inputs)
+        problem = model_problem(estimator)
     except (ModelLoadError, CameraInfoError, SourceError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if problem:
+        print(f"error: {problem}; nothing written", file=sys.stderr)
+        return 2
     pipeline = DepthPipeline(estimator, scaler, args.range_min, args.range_max,
                              args.full_resolution, args.camera_fit)  # fmt: skip
-    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        print(f"error: cannot create the output folder {args.out}: {describe_os_error(err)}",
+              file=sys.stderr)
+        return 1
+    for orphan in remove_orphaned_temps(args.out):
+        log.info("removed %s, left by an interrupted run", orphan)
     log.info("model %s on %s", args.model, ", ".join(estimator.providers))
 
     failed: list[str] = []
@@ -144,6 +202,11 @@ def main(argv: list[str] | None = None) -> int:
                     save_outputs(args.out, frame, result, args)
                     written += 1
                     progress.set_postfix(frames=written, scale=f"{result.factor:.3g}")
+            except FileWriteError as err:
+                progress.close()
+                print(f"error: {err}; {written} frame(s) were written to {args.out} before it",
+                      file=sys.stderr)
+                return 1
             except (SourceError, CameraInfoError, OSError) as err:
                 failed.append(str(path))
                 tqdm.write(f"skipped {path}: {err}")

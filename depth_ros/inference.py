@@ -234,6 +234,13 @@ class DepthEstimator:
         (depth,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: batch})
         return depth[:, 0]
 
+    def predict_normalized(self, images: np.ndarray) -> np.ndarray:
+        """Depth N x h x w for images already at the model input: N x 3 x h x w float32 RGB in
+        [0, 1] (the evaluation feeds its own resized frames)."""
+        feed = {INPUT_NAME: np.ascontiguousarray(images, dtype=np.float32)}
+        (depth,) = self._session.run([OUTPUT_NAME], feed)
+        return depth[:, 0]
+
     def warmup(self) -> None:
         """Run one black frame, so that lazy work (TensorRT engine build for dynamic shapes,
         cuDNN algorithm search) happens now rather than on the first camera frame."""

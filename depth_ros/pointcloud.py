@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from depth_ros.atomic_files import atomic_write
 from depth_ros.camera import PinholeIntrinsics
 from depth_ros.image_codec import copy_header, message_with_data
 
@@ -188,7 +189,7 @@ def write_ply(path: str | Path, points: np.ndarray, rgb: np.ndarray | None = Non
         *(f"property {names[kind]} {name}" for name, kind in fields),
         "end_header",
     ]
-    with open(path, "wb") as stream:
+    with atomic_write(path) as stream:  # whole or not at all; FileWriteError names the file
         stream.write(("\n".join(header) + "\n").encode("ascii"))
         stream.write(vertices.tobytes())
     return len(vertices)

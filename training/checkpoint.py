@@ -6,15 +6,15 @@ A checkpoint is a `torch.save`d dict of tensors and plain Python values only, so
     format "depth_ros-checkpoint", version 1, config (config_to_dict), model (task state dict),
     optimizer, scheduler, scaler, step, epoch, batch_in_epoch, rng (per rank), summary.
 
-Writes go to a temporary file in the same folder, are fsynced, then renamed over the target, so
-a crash or a full disk mid-save leaves the previous checkpoint intact.
+Writes go through depth_ros.atomic_files: a temporary file in the same folder, fsynced, then
+renamed over the target, so a crash or a full disk mid-save leaves the previous checkpoint intact
+and a failed save is a FileWriteError naming the file and the reason.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import os
+import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from depth_ros.atomic_files import atomic_write
 from training.config import TrainConfig, config_from_dict
 
 FORMAT = "depth_ros-checkpoint"
@@ -34,21 +35,12 @@ class CheckpointError(RuntimeError):
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    """Write `state` (plus format/version tags) to `path` atomically; return the path."""
+    """Write `state` (plus format/version tags) to `path` atomically; return the path.
+
+    Raises FileWriteError (an OSError) naming the file when the disk is full or read-only."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save({"format": FORMAT, "version": VERSION, **state}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    _fsync_directory(path.parent)
+    with atomic_write(path) as handle:
+        torch.save({"format": FORMAT, "version": VERSION, **state}, handle)
     return path
 
 
@@ -57,10 +49,20 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty (0 bytes): an interrupted copy?")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:  # weights_only refused something, or not a pickle
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read safely: it is not a torch file, or it holds "
+            f"objects other than tensors and plain values, which are never loaded "
+            f"({_first_line(exc)})"
+        ) from exc
     except Exception as exc:  # torch raises several types for truncated or foreign files
-        raise CheckpointError(f"checkpoint {path} cannot be read: {exc}") from exc
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read (truncated or not a torch file): {_first_line(exc)}"
+        ) from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         seen = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(f"{path} is not a {FORMAT} file (format: {seen!r})")
@@ -69,6 +71,18 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"checkpoint {path} has version {state.get('version')!r}; expected {VERSION}"
         )
     return state
+
+
+def _first_line(error: BaseException) -> str:
+    """The gist of a library error in one line, without torch's advice to load with
+    weights_only=False (which would run code from the file)."""
+    text = str(error)
+    if "Unpickler error:" in text:
+        refused = " ".join(text.split("Unpickler error:", 1)[1].split())
+        return refused.split(". ", 1)[0].split(" Check the documentation", 1)[0].rstrip(".")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line for line in lines if "weights_only" not in line and "loaded" not in line]
+    return lines[0] if lines else type(error).__name__
 
 
 def load_task(
@@ -159,17 +173,3 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     if "cuda" in state and torch.cuda.is_available():
         cuda_states = [s.cpu() for s in state["cuda"]][: torch.cuda.device_count()]
         torch.cuda.set_rng_state_all(cuda_states)
-
-
-def _fsync_directory(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); harmless where directories cannot be opened."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -1,10 +1,11 @@
-"""Train seed 003's four supervised models on the same data and compare them (its Table 1).
+"""Train the four supervised NYUv2 models of Zheng, Sznaier Camps and Guo, "Estimating Depth From
+RGB Monocular Images", on the same data and compare them (the paper's Table 1).
 
     # generated rooms on a CPU: small encoders, no ImageNet weights, 300 steps each
     python -m training generate --kind indoor --out data/synthetic_indoor --width 96 --height 64
     python -m training compare-supervised --root data/synthetic_indoor --height 64 --width 96 \
         --small --steps 300 --out-dir runs/compare_synthetic
-    # the seed's setup on labelled NYUv2 (config/train/nyu_*.yaml: 480 x 640, ImageNet encoders)
+    # the paper's setup on labelled NYUv2 (config/train/nyu_*.yaml: 480 x 640, ImageNet encoders)
     python -m training compare-supervised --dataset nyu_labeled \
         --root data/nyu_depth_v2_labeled.mat --test-split splits/nyu_labeled/test_files.txt
 
@@ -157,7 +158,7 @@ def train_and_evaluate(cfg: TrainConfig, test_split: str) -> ModelResult:
 
 
 def format_table(results: list[ModelResult]) -> str:
-    """Markdown table: the seed's L1 / L2 / smooth-L1 plus AbsRel, RMSE, delta1, size, time,
+    """Markdown table: the paper's L1 / L2 / smooth-L1 plus AbsRel, RMSE, delta1, size, time,
     and the RMSE of the same model untrained."""
     header = ["model", "params (M)", "trainable (M)", "steps", "train s",
               *(title for _, title in TABLE_METRICS), "RMSE untrained"]

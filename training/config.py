@@ -7,6 +7,7 @@ wrong type is an error that names the key. The defaults are the Monodepth2 paper
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from depth_ros.atomic_files import write_text
 
 
 class ConfigError(ValueError):
@@ -135,7 +138,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Check values that types alone cannot; raise ConfigError naming the key."""
-        d, m, o, r, lo = self.data, self.model, self.optim, self.run, self.loss
+        d, m, r, lo = self.data, self.model, self.run, self.loss
         _require(d.height > 0 and d.height % 32 == 0, "data.height", d.height, "a multiple of 32")
         _require(d.width > 0 and d.width % 32 == 0, "data.width", d.width, "a multiple of 32")
         _require(d.frame_offsets[:1] == [0], "data.frame_offsets", d.frame_offsets,
@@ -173,14 +176,52 @@ class TrainConfig:
                  "false when odometry sets the scale in metres (stereo fixes 0.1 units = 0.54 m)")
         _require(lo.supervised_loss in ("l1", "l2", "smooth_l1"), "loss.supervised_loss",
                  lo.supervised_loss, "l1, l2 or smooth_l1")
-        _require(o.learning_rate > 0, "optim.learning_rate", o.learning_rate, "> 0")
-        _require(o.batch_size > 0, "optim.batch_size", o.batch_size, "> 0")
-        _require(o.epochs > 0, "optim.epochs", o.epochs, "> 0")
         _require(r.amp in ("off", "bf16", "fp16"), "run.amp", r.amp, "off, bf16 or fp16")
         _require(r.cpu_threads >= 0, "run.cpu_threads", r.cpu_threads, ">= 0 (0: automatic)")
+        self._validate_ranges()
         is_mono = m.architecture == "monodepth2"
         _require(not is_mono or len(d.frame_offsets) > 1 or d.use_stereo, "data.frame_offsets",
                  d.frame_offsets, "source frames besides 0, or data.use_stereo: true")
+
+    def _validate_ranges(self) -> None:
+        """Every numeric key within its range; floats finite (NaN and Inf fail every check)."""
+        d, m, o, r, lo = self.data, self.model, self.optim, self.run, self.loss
+        _positive("data.depth_scale", d.depth_scale)
+        _require(d.num_workers >= 0, "data.num_workers", d.num_workers,
+                 ">= 0 (0 loads in the training process)")
+        _require(all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in d.input_mean), "data.input_mean",
+                 d.input_mean, "values within [0, 1] (images are scaled to [0, 1])")
+        _require(all(math.isfinite(v) for v in d.input_std), "data.input_std", d.input_std,
+                 "finite values")
+        resnets = (18, 34, 50) if m.architecture == "monodepth2" else (18, 34, 50, 101, 152)
+        _require(m.num_layers in resnets, "model.num_layers", m.num_layers, f"one of {resnets}")
+        _require(m.pose_num_layers in (18, 34, 50), "model.pose_num_layers", m.pose_num_layers,
+                 "one of (18, 34, 50)")
+        _require(math.isfinite(m.max_depth), "model.max_depth", m.max_depth, "a finite depth")
+        _require(math.isfinite(m.dropout) and 0.0 <= m.dropout < 1.0, "model.dropout", m.dropout,
+                 "within [0, 1)")
+        _non_negative("loss.smoothness_weight", lo.smoothness_weight)
+        _non_negative("loss.velocity_weight", lo.velocity_weight)
+        _non_negative("loss.smooth_l1_beta", lo.smooth_l1_beta)
+        _positive("loss.velocity_huber_delta", lo.velocity_huber_delta)
+        _positive("optim.learning_rate", o.learning_rate)
+        _non_negative("optim.weight_decay", o.weight_decay)
+        _positive("optim.scheduler_gamma", o.scheduler_gamma)
+        for key, value in (("optim.epochs", o.epochs), ("optim.batch_size", o.batch_size),
+                           ("optim.scheduler_step", o.scheduler_step),
+                           ("run.log_every", r.log_every), ("run.image_every", r.image_every),
+                           ("run.save_every", r.save_every)):
+            _require(value > 0, key, value, "> 0")
+        _require(o.max_steps >= 0, "optim.max_steps", o.max_steps, ">= 0 (0: run all epochs)")
+        _require(r.seed >= 0, "run.seed", r.seed, ">= 0")
+
+
+def _positive(key: str, value: float) -> None:
+    _require(math.isfinite(value) and value > 0, key, value, "a finite number > 0")
+
+
+def _non_negative(key: str, value: float) -> None:
+    _require(math.isfinite(value) and value >= 0, key, value, "a finite number >= 0")
 
 
 def _require(ok: bool, key: str, value: object, expected: str) -> None:
@@ -219,7 +260,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r}: {part!r} is not a section")
         try:
-            node[leaf] = yaml.safe_load(text)
+            node[leaf] = yaml.safe_load(text) if text.strip() else ""  # `key=`: an empty string
         except yaml.YAMLError as error:
             raise ConfigError(f"override {item!r}: the value is not valid YAML: {error}") from None
     return raw
@@ -227,7 +268,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 def save_config(config: TrainConfig, path: Path) -> None:
     """Write `config` as YAML that load_config reads back (a run's config.yaml)."""
-    path.write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    write_text(path, yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
 def config_to_dict(config: TrainConfig) -> dict[str, Any]:

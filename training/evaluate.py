@@ -44,8 +44,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from depth_ros.atomic_files import atomic_write, write_png, write_text
 from depth_ros.colorize import colorize_depth
-from depth_ros.contract import INPUT_NAME, OUTPUT_NAME, ModelContract
+from depth_ros.contract import ModelContract
+from depth_ros.inference import DepthEstimator, ModelLoadError
+from depth_ros.providers import CPU
 from training.config import (
     ConfigError,
     DataConfig,
@@ -172,21 +175,19 @@ class TorchPredictor:
 
 
 class OnnxPredictor:
-    """An exported model run by ONNX Runtime (CPU unless other providers are asked for)."""
+    """An exported model run by ONNX Runtime (CPU unless other providers are asked for), loaded
+    and checked against its contract like the runtime does (ModelLoadError naming the file)."""
 
     def __init__(self, path: str | Path, providers: Sequence[str] | None = None) -> None:
-        import onnxruntime as ort
-
-        from training.export import read_contract
-
-        self.contract = read_contract(path)
-        self.session = ort.InferenceSession(
-            str(path), providers=list(providers or ["CPUExecutionProvider"])
-        )
+        self.estimator = DepthEstimator(path, list(providers or [CPU]))
+        self.contract = self.estimator.contract
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        feed = {INPUT_NAME: np.ascontiguousarray(images, dtype=np.float32)}
-        return self.session.run([OUTPUT_NAME], feed)[0][:, 0]
+        return self.estimator.predict_normalized(images)
+
+
+class NonFiniteDepthError(RuntimeError):
+    """The model predicted NaN/Inf depth (broken weights); no scores are written."""
 
 
 # Data -------------------------------------------------------------------------------------------
@@ -423,7 +424,13 @@ def evaluate_samples(
     kept: list[Preview] = []
     for sample in samples:
         gt = sample.gt
-        prediction = resize_depth(predictor.predict(sample.image[None])[0], gt.shape)
+        raw = predictor.predict(sample.image[None])[0]
+        broken = int(np.count_nonzero(~np.isfinite(raw)))
+        if broken:
+            raise NonFiniteDepthError(
+                f"the model's depth for {sample.name} is NaN/Inf at {broken} of {raw.size} "
+                "pixels: its weights are broken (a diverged run?)")
+        prediction = resize_depth(raw, gt.shape)
         score = score_image(prediction, gt, protocol, scaling, smooth_l1_beta)
         if score is None:
             skipped.append(sample.name)
@@ -493,13 +500,11 @@ def evaluate_depth_model(
 
 
 def write_json(result: EvaluationResult, path: str | Path, extra: dict[str, Any]) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps({**extra, **result.to_dict()}, indent=2) + "\n")
+    write_text(path, json.dumps({**extra, **result.to_dict()}, indent=2) + "\n")
 
 
 def write_csv(result: EvaluationResult, path: str | Path) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
+    with atomic_write(path, "w") as handle:
         writer = csv.writer(handle)
         writer.writerow(["image", "valid_pixels", "scale", *METRIC_NAMES])
         for image in result.images:
@@ -607,9 +612,13 @@ def main(args: argparse.Namespace) -> int:
             other_scaling = Scaling("none") if scaling.mode == "median" else Scaling("median")
             other = evaluate_samples(predictor, iter(kept), protocol, other_scaling,
                                      cfg.loss.smooth_l1_beta)
-    except (CheckpointError, ConfigError, DatasetError, FileNotFoundError, ValueError) as exc:
+    except (CheckpointError, ConfigError, DatasetError, FileNotFoundError, ModelLoadError,
+            ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except NonFiniteDepthError as exc:
+        print(f"error: {exc}; no scores written", file=sys.stderr)
+        return 1
 
     print(f"model {model_path} ({contract.architecture}, units {contract.units}) on {split} "
           f"under {cfg.data.root}")
@@ -629,8 +638,7 @@ def main(args: argparse.Namespace) -> int:
         write_csv(result, args.csv)
         print(f"per-image metrics written to {args.csv}")
     if args.grid and result.previews:
-        Path(args.grid).parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(args.grid, preview_grid(result.previews))
+        write_png(args.grid, preview_grid(result.previews))
         print(f"preview grid written to {args.grid}")
     return 0
 

@@ -36,6 +36,12 @@ import onnx
 import torch
 from torch import nn
 
+from depth_ros.atomic_files import (
+    FileWriteError,
+    copy_file,
+    describe_os_error,
+    remove_orphaned_temps,
+)
 from depth_ros.contract import INPUT_NAME, OUTPUT_NAME, ModelContract
 from training.config import SUPERVISED_ARCHITECTURES, ConfigError, DataConfig, TrainConfig
 from training.datasets import (
@@ -232,19 +238,30 @@ class ParityCheck:
 
     @property
     def passed(self) -> bool:
-        return self.max_rel_diff <= self.tolerance
+        return bool(self.max_rel_diff <= self.tolerance)  # False for NaN
 
 
 def check_parity(graph: nn.Module, onnx_path: str | Path, images: np.ndarray) -> ParityCheck:
-    """Depth from PyTorch (whole batch) and from ONNX Runtime CPU (batch of all, then singles)."""
+    """Depth from PyTorch (whole batch) and from ONNX Runtime CPU (batch of all, then singles).
+
+    Raises ExportError when PyTorch's depth is not finite (broken weights); non-finite ONNX
+    Runtime depth makes the differences infinite, so the check fails."""
     with torch.no_grad():
         expected = graph(torch.from_numpy(images)).numpy()[:, 0].astype(np.float64)
+    broken = int(np.count_nonzero(~np.isfinite(expected)))
+    if broken:
+        raise ExportError(
+            f"the model's depth is NaN/Inf at {broken} of {expected.size} pixels of the test "
+            "images: its weights are broken (a diverged run?); nothing was exported"
+        )
     session = cpu_session(onnx_path)
     batched = session.run([OUTPUT_NAME], {INPUT_NAME: images})[0][:, 0]
     single = run_session(session, images)
     worst_abs, worst_rel = 0.0, 0.0
     for got in (batched, single):
         diff = np.abs(got - expected)
+        if not np.isfinite(diff).all():
+            return ParityCheck(float("inf"), float("inf"))
         worst_abs = max(worst_abs, float(diff.max()))
         worst_rel = max(worst_rel, float((diff / expected).max()))
     return ParityCheck(worst_abs, worst_rel)
@@ -297,10 +314,18 @@ def export_onnx(
     images = pattern_images(contract) if test_images is None else test_images.astype(np.float32)
     _check_image_size(images, contract, "test images")
 
+    _check_weights(graph)
     output = Path(output)
     with tempfile.TemporaryDirectory(prefix="depth_ros_export_") as tmp:
-        fp32_path = output if precision == "fp32" else Path(tmp) / "fp32.onnx"
-        write_onnx(graph, contract, fp32_path)
+        # Everything is made and checked in a scratch folder; only a model that passed is copied
+        # to `output`, atomically, so a failure never leaves a broken file over a good one.
+        fp32_path = Path(tmp) / "fp32.onnx"
+        variant_path = Path(tmp) / f"{precision}.onnx"
+        try:
+            write_onnx(graph, contract, fp32_path)
+        except OSError as exc:
+            raise FileWriteError(f"cannot write the scratch model {fp32_path}: "
+                                 f"{describe_os_error(exc)}") from exc
         try:
             onnx.checker.check_model(str(fp32_path), full_check=True)
         except onnx.checker.ValidationError as exc:
@@ -313,17 +338,30 @@ def export_onnx(
             )
         accuracy = None
         if precision != "fp32":
-            output.parent.mkdir(parents=True, exist_ok=True)
             if precision == "fp16":
-                convert_to_fp16(fp32_path, output)
+                convert_to_fp16(fp32_path, variant_path)
             else:
                 assert calibration_images is not None
                 _check_image_size(calibration_images, contract, "calibration images")
-                quantize_int8(fp32_path, output, calibration_images.astype(np.float32))
+                quantize_int8(fp32_path, variant_path, calibration_images.astype(np.float32))
             evaluation = images if eval_images is None else eval_images.astype(np.float32)
             _check_image_size(evaluation, contract, "evaluation images")
-            accuracy = compare_to_reference(fp32_path, output, evaluation)
+            accuracy = compare_to_reference(fp32_path, variant_path, evaluation)
+            if not np.isfinite(accuracy.max_rel_diff):
+                raise ExportError(f"the {precision} variant's depth is NaN/Inf where fp32's is "
+                                  "finite; nothing was exported")
+        remove_orphaned_temps(output.parent, output.name)  # of exports killed mid-copy
+        copy_file(variant_path if precision != "fp32" else fp32_path, output)
     return ExportResult(output, precision, read_contract(output), parity, accuracy)
+
+
+def _check_weights(graph: nn.Module) -> None:
+    """Refuse weights holding NaN/Inf before tracing anything."""
+    broken = [k for k, v in graph.state_dict().items()
+              if v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken:
+        raise ExportError(f"{len(broken)} weight tensors hold NaN/Inf (first: {broken[0]}): the "
+                          "checkpoint is broken (a diverged run?); nothing was exported")
 
 
 def _check_image_size(images: np.ndarray, contract: ModelContract, what: str) -> None:

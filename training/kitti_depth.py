@@ -17,6 +17,7 @@ ground truth subtracts 1 after rounding; `devkit_pixels=True` reproduces that fi
 from __future__ import annotations
 
 import logging
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -173,11 +174,15 @@ def load_ground_truth(
     keys = np.array([f"{e.folder} {e.frame_index} {e.side}" for e in entries])
     tag = f"{CACHE_FORMAT} devkit={devkit_pixels}"
     if cache is not None and Path(cache).is_file():
-        with np.load(cache) as stored:
-            if str(stored["tag"]) == tag and np.array_equal(stored["entries"], keys):
-                logger.info("ground truth of %d images read from cache %s", len(keys), cache)
-                return [stored[f"gt_{i:06d}"] for i in range(len(keys))]
-        logger.warning("ground-truth cache %s was built for other entries; rebuilding", cache)
+        try:
+            with np.load(cache) as stored:
+                if str(stored["tag"]) == tag and np.array_equal(stored["entries"], keys):
+                    logger.info("ground truth of %d images read from cache %s", len(keys), cache)
+                    return [stored[f"gt_{i:06d}"] for i in range(len(keys))]
+            logger.warning("ground-truth cache %s was built for other entries; rebuilding", cache)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+            logger.warning("ground-truth cache %s cannot be read (%s: %s); rebuilding it", cache,
+                           type(error).__name__, error)
 
     projections: dict[tuple[Path, int], Projection] = {}
     maps = [velodyne_depth_map(root, entry, devkit_pixels, projections) for entry in entries]

@@ -22,7 +22,15 @@
 Each step: forward (the task computes its own loss), check the loss is finite, backward and
 optimiser step, log, and save `<out_dir>/last.pt` every run.save_every steps and at every epoch
 end. SIGINT/SIGTERM finish the current step, save and exit with 130/143. A NaN/Inf loss stops the
-run (exit 1) without touching the last good checkpoint.
+run (exit 1) without touching the last good checkpoint, and so does a save whose weights are not
+sound: before every save the weights must be finite and give a finite loss on the last batch
+(a step can blow the weights up to finite but useless values, e.g. |w| ~ 1e10 at lr 1e10).
+
+One trainer per run.out_dir: `<out_dir>/train.lock` names the holder (PID, host) and a second
+trainer stops at once; the lock of a killed trainer is taken over. Temporary files of saves
+interrupted by a kill are removed at the next start. `--resume` applies changed optim.* settings
+(learning rate, weight decay, schedule): the learning rate becomes the new rate decayed by the new
+schedule for the epochs already done.
 
 The data order of an epoch is a pure function of (run.seed, epoch, rank), and every sample draws
 its augmentation from its own seed, so `--resume` reproduces an uninterrupted run, mid-epoch too.
@@ -31,6 +39,7 @@ its augmentation from its own seed, so `--resume` reproduces an uninterrupted ru
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -51,6 +60,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from tqdm import tqdm
 
+from depth_ros.atomic_files import FileWriteError, remove_orphaned_temps, write_text
 from training.checkpoint import (
     CheckpointError,
     capture_rng_state,
@@ -64,14 +74,20 @@ from training.datasets import DatasetError, build_dataset, find_split
 from training.depth_prior import median_depth_prior
 from training.device import Runtime, preserved_rng, seed_everything, setup_runtime, teardown_runtime
 from training.evaluate import Scaling, protocol_for, score_image
+from training.export import depth_units
+from training.run_lock import RunLock, RunLockError
 from training.task import StepOutput, build_task
 
 log = logging.getLogger(__name__)
 
 EXIT_NON_FINITE = 1
+EXIT_WRITE_FAILED = 1
 # Validation scores averaged over images with ground truth (the rest average over all images).
 DEPTH_SCORES = ("abs_rel", "a1", "abs_rel_unscaled", "scale_ratio", "depth_images")
 EXIT_CONFIG = 2
+# optim.* keys that --resume puts into the restored optimiser and scheduler.
+OPTIMISER_KEYS = ("optim.learning_rate", "optim.weight_decay", "optim.scheduler_step",
+                  "optim.scheduler_gamma")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -114,12 +130,16 @@ def main(args: argparse.Namespace) -> int:
     log.info("torch intra-op threads: %d (%s)", runtime.cpu_threads, runtime.cpu_threads_reason)
     resume_command = _resume_command(args.config, overrides)
     try:
-        trainer = Trainer(cfg, runtime, resume=args.resume, init_from=args.init_from,
-                          resume_command=resume_command)
-        result = trainer.fit()
-    except (ConfigError, CheckpointError, DatasetError, FileNotFoundError) as exc:
+        with hold_run_folder(cfg.run.out_dir, runtime):
+            trainer = Trainer(cfg, runtime, resume=args.resume, init_from=args.init_from,
+                              resume_command=resume_command)
+            result = trainer.fit()
+    except (ConfigError, CheckpointError, DatasetError, FileNotFoundError, RunLockError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except FileWriteError as exc:
+        print(f"error: {exc}; the last checkpoint written before it is intact", file=sys.stderr)
+        return EXIT_WRITE_FAILED
     except NonFiniteLossError as exc:
         if runtime.is_main:
             print(f"error: {exc}", file=sys.stderr)
@@ -129,6 +149,30 @@ def main(args: argparse.Namespace) -> int:
     if runtime.is_main:
         print(format_summary(result.summary))
     return result.exit_code
+
+
+@contextmanager
+def hold_run_folder(out_dir: str | Path, runtime: Runtime) -> Iterator[RunLock]:
+    """Rank 0 holds `<out_dir>/train.lock` for every rank while the run lasts (all ranks stop
+    when it is taken), and removes temporary files of saves that a kill interrupted."""
+    lock = RunLock(out_dir)
+    refused: RunLockError | None = None
+    if runtime.is_main:
+        try:
+            lock.acquire()
+        except RunLockError as exc:
+            refused = exc
+    taken = torch.tensor([float(refused is not None)], device=runtime.device)
+    runtime.all_reduce_(taken, op="max")
+    if taken.item():
+        raise refused or RunLockError(f"rank 0 could not lock {lock.path}")
+    try:
+        if runtime.is_main:
+            for orphan in remove_orphaned_temps(out_dir):
+                log.info("removed %s, left by an interrupted save", orphan)
+        yield lock
+    finally:
+        lock.release()
 
 
 class Trainer:
@@ -155,7 +199,10 @@ class Trainer:
         self._check_out_dir(resume)
 
         seed_everything(cfg.run.seed, runtime.rank)
-        self.task = runtime.prepare_module(build_task(cfg))
+        # --init-from replaces every weight, so ImageNet weights are neither needed nor read.
+        build_cfg = dataclasses.replace(
+            cfg, model=dataclasses.replace(cfg.model, weights_init="scratch")) if init_from else cfg
+        self.task = runtime.prepare_module(build_task(build_cfg))
         if init_from:
             weights = read_checkpoint(init_from, runtime.device)["model"]
             fresh = load_weights(self.task, weights, source=str(init_from), may_lack="pose_net.")
@@ -180,6 +227,7 @@ class Trainer:
         # first step whose loss was not finite (0: none), kept on the device until flags are agreed
         self._first_non_finite = torch.zeros((), dtype=torch.int64, device=runtime.device)
         self._saved_step = -1  # step of the last checkpoint this run wrote or resumed from
+        self._last_batch: dict[str, torch.Tensor] | None = None  # for the check before a save
         self._writer = None
         if resume:
             self._resume()
@@ -207,7 +255,7 @@ class Trainer:
                 self.save()
         summary = self._summary(meter, time.perf_counter() - started, exit_code)
         if self.rt.is_main:
-            (self.out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+            write_text(self.out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
         if self._writer is not None:
             self._writer.close()
         return RunResult(exit_code, summary)
@@ -255,6 +303,7 @@ class Trainer:
         self.scaler.scale(output.loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        self._last_batch = batch
         self.step += 1
         self.batch_in_epoch += 1
         due = (self.step % self.cfg.run.log_every == 0 or self.step % self.cfg.run.save_every == 0
@@ -338,10 +387,12 @@ class Trainer:
     def _depth_errors(self, depth: torch.Tensor, gt: torch.Tensor) -> Iterator[tuple[str, float]]:
         """Per-image errors under the dataset's benchmark protocol (depth caps in metres and
         crop, as `python -m training evaluate`): median-scaled AbsRel and δ1, AbsRel of the
-        depth as it is (model units taken as metres, meaningful for metric models) and the
-        median-scaling ratio (1.0 for a perfectly metric model)."""
+        depth in metres without median scaling (meaningful for metric models) and the
+        median-scaling ratio (1.0 for a perfectly metric model). Metric models are scored in
+        metres (x5.4 for stereo-trained ones, as the exported contract says)."""
         protocol = protocol_for(self.cfg.data.dataset)
-        median, unscaled = Scaling("median"), Scaling("none")
+        metres_per_unit = depth_units(self.cfg)[1]
+        median, unscaled = Scaling("median"), Scaling("fixed", metres_per_unit)
         for pred_image, gt_image in zip(depth[:, 0].cpu().numpy(), gt[:, 0].cpu().numpy(),
                                         strict=True):
             score = score_image(pred_image, gt_image, protocol, median)
@@ -352,12 +403,15 @@ class Trainer:
             yield "abs_rel", score.metrics["abs_rel"]
             yield "a1", score.metrics["a1"]
             yield "abs_rel_unscaled", as_is.metrics["abs_rel"]
-            yield "scale_ratio", score.scale
+            yield "scale_ratio", score.scale / metres_per_unit
             yield "depth_images", 1.0
 
     # ------------------------------------------------------------------------ checkpoints
     def save(self) -> None:
-        """Write last.pt (rank 0) with every rank's random state; all ranks must call this."""
+        """Write last.pt (rank 0) with every rank's random state; all ranks must call this.
+
+        Raises NonFiniteLossError, writing nothing, when the weights are not sound."""
+        self._check_weights_before_save()
         rng_states = self.rt.gather_objects(capture_rng_state())
         if not self.rt.is_main:
             self._saved_step = self.step
@@ -379,6 +433,48 @@ class Trainer:
         self._saved_step = self.step
         log.debug("saved %s at step %d", self.last_path, self.step)
 
+    def _check_weights_before_save(self) -> None:
+        """Refuse to save weights that are non-finite, or that give a non-finite loss on the last
+        training batch (what the next step, or a resume, would run into)."""
+        problem = self._weights_problem()
+        flag = torch.tensor([float(bool(problem))], device=self.rt.device)
+        self.rt.all_reduce_(flag, op="max")
+        if flag.item():
+            raise NonFiniteLossError(
+                f"after step {self.step} (epoch {self.epoch + 1}) "
+                f"{problem or 'the weights of another rank are broken'}, so they were not saved; "
+                f"{self._last_good_note()}. Try a lower optim.learning_rate or run.amp=off."
+            )
+
+    @torch.no_grad()
+    def _weights_problem(self) -> str:
+        """What is wrong with the current weights, or "" when they look sound. The probe forward
+        leaves every buffer (BatchNorm statistics) and random stream as it found them."""
+        state = self.task.state_dict()
+        broken = [k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()]
+        if broken:
+            return f"{len(broken)} weight tensors hold NaN/Inf (first: {broken[0]})"
+        if self._last_batch is None:
+            return ""
+        buffers = [(b, b.clone()) for b in self.task.buffers()]
+        with preserved_rng(self.rt.device), self.rt.autocast():
+            output: StepOutput = self.task(self._last_batch)
+        for live, kept in buffers:
+            live.copy_(kept)
+        loss = output.loss.detach().float()
+        if not loss.isfinite():
+            terms = ", ".join(f"{k}={float(v):.6g}" for k, v in output.scalars.items())
+            return (f"the weights give a loss of {float(loss):.6g} on the last batch (terms: "
+                    f"{terms or 'none logged'}; largest |weight| "
+                    f"{max(float(v.abs().max()) for v in state.values() if v.numel()):.3g})")
+        return ""
+
+    def _last_good_note(self) -> str:
+        if self._saved_step >= 0 and self.last_path.is_file():
+            return (f"the last good checkpoint {self.last_path} (step {self._saved_step}) is "
+                    "untouched")
+        return f"no checkpoint was written to {self.last_path}"
+
     def _resume(self) -> None:
         state = read_checkpoint(self.last_path, self.rt.device)
         saved, current = _flatten(state["config"]), _flatten(config_to_dict(self.cfg))
@@ -390,6 +486,11 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
+        changed_optim = [k for k in changed if k in OPTIMISER_KEYS]
+        if changed_optim:
+            self._apply_optimiser_settings()
+            log.info("applied the new %s: learning rate now %.6g", ", ".join(changed_optim),
+                     self.optimizer.param_groups[0]["lr"])
         self.step, self.epoch = state["step"], state["epoch"]
         self.batch_in_epoch = state["batch_in_epoch"]
         self._saved_step = self.step
@@ -404,6 +505,21 @@ class Trainer:
             seed_everything(self.cfg.run.seed + 1_000_003 * self.step, self.rt.rank)
         log.info("resumed %s at step %d (epoch %d, batch %d)", self.last_path, self.step,
                  self.epoch + 1, self.batch_in_epoch)
+
+    def _apply_optimiser_settings(self) -> None:
+        """Put the config's optim.* values into the optimiser and scheduler restored from a
+        checkpoint (their state dicts carry the old ones): lr = learning_rate x
+        gamma^(epochs done // scheduler_step), as if the run had used the new values all along."""
+        optim = self.cfg.optim
+        self.scheduler.step_size = optim.scheduler_step
+        self.scheduler.gamma = optim.scheduler_gamma
+        decay = optim.scheduler_gamma ** (self.scheduler.last_epoch // optim.scheduler_step)
+        self.scheduler.base_lrs = [optim.learning_rate for _ in self.optimizer.param_groups]
+        for group in self.optimizer.param_groups:
+            group["initial_lr"] = optim.learning_rate
+            group["lr"] = optim.learning_rate * decay
+            group["weight_decay"] = optim.weight_decay
+        self.scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
     def _check_out_dir(self, resume: bool) -> None:
         """Refuse to overwrite an earlier run by accident (decided on rank 0 for every rank)."""
@@ -429,9 +545,8 @@ class Trainer:
             raise NonFiniteLossError(
                 f"loss became non-finite (on at least one rank) at step {first_non_finite}, "
                 f"epoch {self.epoch + 1}; at step {self.step} it is "
-                f"{float(output.loss.detach()):.6g}, terms: {terms or 'none logged'}. "
-                f"Last good checkpoint left untouched: {self.last_path}. Try a lower "
-                "optim.learning_rate or run.amp=off."
+                f"{float(output.loss.detach()):.6g}, terms: {terms or 'none logged'}; "
+                f"{self._last_good_note()}. Try a lower optim.learning_rate or run.amp=off."
             )
         return stop_signal
 

@@ -8,6 +8,7 @@ failing at collection.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -36,3 +37,15 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def splits(outdoor_root: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """4 training samples (2 batches of 2 per epoch) and 2 held-out samples with depth."""
+    train = tmp_path / "train_small.txt"
+    lines = (outdoor_root / "splits" / "train_files.txt").read_text().splitlines()
+    train.write_text("\n".join(lines[:4]) + "\n")
+    val = tmp_path / "val_small.txt"
+    lines = (outdoor_root / "splits" / "test_files.txt").read_text().splitlines()
+    val.write_text("\n".join(lines[:2]) + "\n")
+    return train, val

@@ -7,6 +7,7 @@ status 2 and print the key before touching any data or model.
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,40 @@ def test_amp_on_cpu_is_refused_naming_the_key(
     )
     assert status == trainer.EXIT_CONFIG
     assert "run.amp" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    ("run.save_every=0", "run.save_every=0 is invalid; expected > 0"),
+    ("run.log_every=0", "run.log_every=0 is invalid; expected > 0"),
+    ("run.image_every=-1", "run.image_every=-1 is invalid; expected > 0"),
+    ("data.num_workers=-1", "data.num_workers=-1 is invalid; expected >= 0"),
+    ("optim.learning_rate=.inf", "optim.learning_rate=inf is invalid; expected a finite number"),
+    ("optim.learning_rate=.nan", "optim.learning_rate=nan is invalid"),
+    ("optim.max_steps=-5", "optim.max_steps=-5 is invalid; expected >= 0"),
+    ("optim.scheduler_step=0", "optim.scheduler_step=0 is invalid; expected > 0"),
+    ("optim.scheduler_gamma=0", "optim.scheduler_gamma=0.0 is invalid"),
+    ("optim.weight_decay=-1e-4", "optim.weight_decay=-0.0001 is invalid"),
+    ("model.max_depth=.inf", "model.max_depth=inf is invalid; expected a finite depth"),
+    ("model.num_layers=20", "model.num_layers=20 is invalid; expected one of (18, 34, 50)"),
+    ("model.dropout=1.0", "model.dropout=1.0 is invalid; expected within [0, 1)"),
+    ("loss.smoothness_weight=-1", "loss.smoothness_weight=-1.0 is invalid"),
+    ("loss.velocity_weight=.nan", "loss.velocity_weight=nan is invalid"),
+    ("data.depth_scale=0", "data.depth_scale=0.0 is invalid"),
+    ("run.seed=-1", "run.seed=-1 is invalid; expected >= 0"),
+])
+def test_numeric_ranges_are_checked_before_training(
+    override: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each of these used to be accepted and crash later (ZeroDivisionError, a DataLoader error,
+    NaN weights) or be silently ignored (a negative max_steps)."""
+    synthetic = str(REPO / "config/train/synthetic.yaml")
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        load_config(synthetic, [override])
+    assert run_train_command("--config", synthetic, "--set", override) == trainer.EXIT_CONFIG
+    assert expected in capsys.readouterr().err
+
+
+def test_an_empty_override_is_an_empty_string() -> None:
+    cfg = load_config(REPO / "config/train/synthetic.yaml",
+                      ["data.val_split=", "data.intrinsics_file= "])
+    assert cfg.data.val_split == "" and cfg.data.intrinsics_file == ""

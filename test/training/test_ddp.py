@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from training.run_lock import LOCK_NAME
+
 REPO = Path(__file__).resolve().parents[2]
 SYNTHETIC = str(REPO / "config" / "train" / "synthetic.yaml")
 
@@ -83,3 +85,5 @@ def test_two_gloo_processes_stay_in_sync(outdoor_root: Path, tmp_path: Path) -> 
         assert torch.equal(value, state["model"][name])
     summary = json.loads((out / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["steps"] == 4
+    # Rank 0 held the run lock for both ranks (a second holder would have stopped the run).
+    assert not (out / LOCK_NAME).exists(), "the lock is released at the end"
