@@ -23,7 +23,6 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from bench.inference import gt_abs_rel, load_frames, ort_runner, torch_runner
+from bench.inference import gt_abs_rel, load_frames, ort_runner, time_frames, torch_runner
 from training.config import TrainConfig
 from training.device import choose_cpu_threads
 from training.export import contract_graph, export_onnx, model_contract
@@ -55,12 +54,9 @@ class Timings:
 
 def time_round(run: Callable[[np.ndarray], np.ndarray], frames: np.ndarray,
                timings: Timings) -> None:
-    wall, cpu = time.perf_counter(), time.process_time()
-    depths = [run(frame[None]) for frame in frames]
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    timings.ms_per_frame.append(1000.0 * wall / len(frames))
-    timings.cpu_ms_per_frame.append(1000.0 * cpu / len(frames))
-    timings.depths = np.concatenate(depths)[:, 0]
+    timings.depths, seconds, cpu_s = time_frames(run, frames)
+    timings.ms_per_frame.append(1000.0 * float(np.mean(seconds)))
+    timings.cpu_ms_per_frame.append(1000.0 * cpu_s)
 
 
 def main(argv: list[str] | None = None) -> int:

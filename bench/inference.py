@@ -4,14 +4,18 @@
     .venv/bin/python -m bench.inference --checkpoint runs/synthetic/last.pt --frames 40
     .venv/bin/python -m bench.inference --width 416 --height 128 --threads 2 --json bench.json
 
-Rows: PyTorch eager (fp32), ONNX Runtime fp32 / fp16 / int8 on the CPU, and, where they really
-start (a GPU and its libraries), PyTorch on CUDA and ONNX Runtime's CUDA and TensorRT providers.
-Columns: milliseconds per frame (batch 1, median and 90th percentile after warm-up), speed
-relative to PyTorch eager on the CPU, and accuracy: AbsRel and the median relative depth
-difference against PyTorch eager (the drift the export and the precision cost), and the
-median-scaled AbsRel against the ground truth under the KITTI protocol (what it means for the
-metric). Frames come from the checkpoint's validation split when its data are on disk (int8
-calibration from its training split), else from a generated street sequence at the model size.
+Rows: PyTorch eager (fp32, threads by training/device.py's rule unless --threads), ONNX Runtime
+fp32 / fp16 / int8 on the CPU, and, where they really start (a GPU and its libraries), PyTorch on
+CUDA and ONNX Runtime's CUDA and TensorRT providers. The variants run interleaved, --repeats
+rounds of every variant over the same frames, so that a change in load hits all alike.
+Columns: milliseconds per frame (batch 1, median over rounds with min and max of the per-round
+medians, 90th percentile of all frames), CPU milliseconds of this process per frame, speed
+relative to PyTorch eager on the CPU (median of per-round ratios), and accuracy: AbsRel and the
+median relative depth difference against PyTorch eager (the drift the export and the precision
+cost), and the median-scaled AbsRel against the ground truth under the KITTI protocol (what it
+means for the metric). Frames come from the checkpoint's validation split when its data are on
+disk (int8 calibration from its training split), else from a generated street sequence at the
+model size.
 Weights do not change the speed; they do change the accuracy deltas, so pass a trained checkpoint
 for meaningful deltas.
 """
@@ -37,6 +41,7 @@ import torch
 from depth_ros.contract import INPUT_NAME, OUTPUT_NAME
 from training.config import ConfigError, TrainConfig
 from training.datasets import DatasetError
+from training.device import choose_cpu_threads
 from training.evaluate import (
     PROTOCOLS,
     Scaling,
@@ -54,24 +59,28 @@ class Row:
     variant: str  # what ran: "PyTorch eager fp32", "ORT fp16", ...
     provider: str  # where: CPU, CUDA, TensorRT
     ms_median: float
+    ms_min: float  # fastest round's median
+    ms_max: float  # slowest round's median
     ms_p90: float
-    speedup: float  # PyTorch eager CPU ms / this ms
+    cpu_ms: float  # this process's CPU time per frame, median over rounds
+    speedup: float  # PyTorch eager CPU ms / this ms, median over rounds
     abs_rel_vs_torch: float
     median_rel_diff_vs_torch: float
     abs_rel_vs_gt: float | None  # median-scaled, KITTI protocol
 
 
-def time_frames(run: Callable[[np.ndarray], np.ndarray], frames: np.ndarray,
-                warmup: int) -> tuple[np.ndarray, list[float]]:
-    """Depth of every frame (N x h x w) and the seconds each took, after `warmup` runs."""
-    for frame in frames[:warmup]:
-        run(frame[None])
+def time_frames(run: Callable[[np.ndarray], np.ndarray],
+                frames: np.ndarray) -> tuple[np.ndarray, list[float], float]:
+    """Depth of every frame (N x h x w), the seconds each took and this process's CPU seconds
+    per frame."""
     outputs, seconds = [], []
+    cpu = time.process_time()
     for frame in frames:
         start = time.perf_counter()
         outputs.append(run(frame[None]))
         seconds.append(time.perf_counter() - start)
-    return np.concatenate(outputs)[:, 0], seconds
+    cpu_per_frame = (time.process_time() - cpu) / len(frames)
+    return np.concatenate(outputs)[:, 0], seconds, cpu_per_frame
 
 
 def torch_runner(graph: torch.nn.Module, device: str) -> Callable[[np.ndarray], np.ndarray]:
@@ -168,11 +177,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=20, help="timed frames per variant")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--calibration", type=int, default=16, help="int8 calibration frames")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                        help="CPU threads for PyTorch and ONNX Runtime")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU threads for PyTorch and ONNX Runtime (0: ONNX Runtime one per "
+                             "core, PyTorch the training thread rule)")
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    torch_threads, torch_reason = choose_cpu_threads(args.threads, loader_workers=0)
+    torch.set_num_threads(torch_threads)
     ort.set_default_logger_severity(4)  # unavailable providers are listed under the table
 
     if args.checkpoint:
@@ -220,26 +232,41 @@ def main(argv: list[str] | None = None) -> int:
              ort_runner(int8, trt, args.threads, {**trt_cache, "trt_int8_enable": "True"})),
         ]
 
+        skipped = [f"{name} on {provider}" for name, provider, run in variants if run is None]
+        ready = [(name, provider, run) for name, provider, run in variants if run is not None]
+        for _, _, run in ready:
+            for frame in frames[:args.warmup]:
+                run(frame[None])
+        round_ms: list[list[float]] = [[] for _ in ready]  # per variant, one median per round
+        cpu_ms: list[list[float]] = [[] for _ in ready]
+        frame_ms: list[list[float]] = [[] for _ in ready]
+        depths: list[np.ndarray] = [frames] * len(ready)
+        load_before = os.getloadavg()
+        for _ in range(args.repeats):
+            for index, (_, _, run) in enumerate(ready):
+                depths[index], seconds, cpu = time_frames(run, frames)
+                round_ms[index].append(1000.0 * float(np.median(seconds)))
+                cpu_ms[index].append(1000.0 * cpu)
+                frame_ms[index] += [1000.0 * s for s in seconds]
+        load_after = os.getloadavg()
         rows: list[Row] = []
-        reference: np.ndarray | None = None
-        skipped = []
-        for name, provider, run in variants:
-            if run is None:
-                skipped.append(f"{name} on {provider}")
-                continue
-            depths, seconds = time_frames(run, frames, args.warmup)
-            if reference is None:
-                reference, base_ms = depths, float(np.median(seconds)) * 1000.0
-            drift = relative_differences(reference, depths)
-            ms = np.asarray(seconds) * 1000.0
-            rows.append(Row(name, provider, float(np.median(ms)), float(np.percentile(ms, 90)),
-                            base_ms / float(np.median(ms)), drift.abs_rel, drift.median_rel_diff,
-                            gt_abs_rel(depths, gts)))
+        for index, (name, provider, _) in enumerate(ready):
+            drift = relative_differences(depths[0], depths[index])
+            ms = np.asarray(round_ms[index])
+            speedup = float(np.median(np.asarray(round_ms[0]) / ms))
+            rows.append(Row(name, provider, float(np.median(ms)), float(ms.min()), float(ms.max()),
+                            float(np.percentile(frame_ms[index], 90)),
+                            float(np.median(cpu_ms[index])), speedup, drift.abs_rel,
+                            drift.median_rel_diff, gt_abs_rel(depths[index], gts)))
 
     print(f"model {contract.architecture} {contract.input_width}x{contract.input_height}"
           f"{' from ' + args.checkpoint if args.checkpoint else ' (untrained)'}; "
-          f"{len(frames)} frames of {source}; batch 1; {args.threads} CPU threads; "
-          f"torch {torch.__version__}, onnxruntime {ort.__version__}")
+          f"{len(frames)} frames of {source}; batch 1; ORT threads {args.threads or 'per core'}, "
+          f"torch threads {torch_threads} ({torch_reason}); torch {torch.__version__}, "
+          f"onnxruntime {ort.__version__}")
+    print(f"{args.repeats} interleaved rounds; load average before "
+          f"{'/'.join(f'{v:.2f}' for v in load_before)}, after "
+          f"{'/'.join(f'{v:.2f}' for v in load_after)}")
     print(format_rows(rows))
     if skipped:
         print(f"not available here: {', '.join(skipped)}")
@@ -249,14 +276,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def format_rows(rows: list[Row]) -> str:
-    header = (f"{'variant':<26} {'provider':<9} {'ms/frame':>9} {'p90 ms':>8} {'speed':>7} "
+    header = (f"{'variant':<26} {'provider':<9} {'ms/frame [min-max]':>26} {'p90 ms':>8} "
+              f"{'CPU ms':>8} {'speed':>7} "
               f"{'AbsRel vs torch':>16} {'median rel diff':>16} {'AbsRel vs GT':>13}")
     lines = [header, "-" * len(header)]
     for r in rows:
         gt = f"{r.abs_rel_vs_gt:.4f}" if r.abs_rel_vs_gt is not None else "-"
         lines.append(
-            f"{r.variant:<26} {r.provider:<9} {r.ms_median:9.2f} {r.ms_p90:8.2f} "
-            f"{r.speedup:6.2f}x {r.abs_rel_vs_torch:16.2e} {r.median_rel_diff_vs_torch:16.2e} "
+            f"{r.variant:<26} {r.provider:<9} "
+            f"{f'{r.ms_median:.1f} [{r.ms_min:.1f}-{r.ms_max:.1f}]':>26} {r.ms_p90:8.1f} "
+            f"{r.cpu_ms:8.1f} {r.speedup:6.2f}x {r.abs_rel_vs_torch:16.2e} "
+            f"{r.median_rel_diff_vs_torch:16.2e} "
             f"{gt:>13}"
         )
     return "\n".join(lines)
