@@ -19,9 +19,10 @@
     # override any config key
     python -m training train --config config/train/synthetic.yaml --set optim.batch_size=4
 
-Each step: forward (the task computes its own loss), check the loss is finite, backward and
-optimiser step, log, and save `<out_dir>/last.pt` every run.save_every steps and at every epoch
-end. SIGINT/SIGTERM finish the current step, save and exit with 130/143. A NaN/Inf loss stops the
+Each step: forward (the task computes its own loss), backward and optimiser step, log, and save
+`<out_dir>/last.pt` every run.save_every steps and at every epoch end. Whether the loss stayed
+finite is kept on the device and checked at log and save steps (the only waits for the GPU).
+SIGINT/SIGTERM finish the current step, save and exit with 130/143. A NaN/Inf loss stops the
 run (exit 1) without touching the last good checkpoint, and so does a save whose weights are not
 sound: before every save the weights must be finite and give a finite loss on the last batch
 (a step can blow the weights up to finite but useless values, e.g. |w| ~ 1e10 at lr 1e10).
