@@ -19,8 +19,8 @@ points land on one pixel the nearest (smallest depth) wins. Two conventions:
                (column u centred at x = u, 0-based). On the generator's drives this equals
                their dense depth_gt wherever a point landed.
 
-On real KITTI the two give the same pixels shifted by one column and row, and `published` depths
-are about 0.27 m (up to ~5 %) longer.
+The two hold the same returns one column and one row apart, and `published` depths are about
+0.27 m longer: a few per cent at street distances, more on the nearest returns.
 """
 
 from __future__ import annotations
