@@ -25,7 +25,7 @@ import numpy as np
 from training.checkpoint import load_task
 from training.datasets import find_split, read_split
 from training.evaluate import PROTOCOLS, Scaling, evaluate_depth_model, score_image
-from training.kitti_depth import CONVENTIONS, load_ground_truth
+from training.kitti_depth import CONVENTIONS, DEFAULT_CONVENTION, load_ground_truth
 
 STEREO_METRES_PER_UNIT = 5.4  # a stereo-trained model's units: baseline 0.54 m = 0.1 units
 
@@ -74,16 +74,17 @@ def main() -> int:
     if args.checkpoint:
         cfg, task = load_task(args.checkpoint, map_location="cpu")
         cfg.data.root = args.root
-        for name in CONVENTIONS:
+        # (ground truth, velodyne convention); dense is the generator's depth_gt, every pixel
+        sources = {name: ("velodyne", name) for name in CONVENTIONS}
+        sources["dense"] = ("dense", DEFAULT_CONVENTION)
+        for name, (gt_source, convention) in sources.items():
             cells = []
             for label, scaling in (("median", Scaling("median")),
                                    ("x5.4", Scaling("fixed", STEREO_METRES_PER_UNIT))):
-                result = evaluate_depth_model(task, cfg, split, gt_source="velodyne",
-                                              velodyne_gt=name, scaling=scaling)
+                result = evaluate_depth_model(task, cfg, split, gt_source=gt_source,
+                                              velodyne_gt=convention, scaling=scaling)
                 cells.append(f"{label} {result.metrics['abs_rel']:.4f}")
-            print(f"  {args.checkpoint} vs {name:9s}: {', '.join(cells)}")
-        dense = evaluate_depth_model(task, cfg, split, gt_source="dense")
-        print(f"  {args.checkpoint} vs dense depth_gt: median {dense.metrics['abs_rel']:.4f}")
+            print(f"  model vs {name:9s}: {', '.join(cells)}")
     return 0
 
 
