@@ -205,7 +205,8 @@ def load_ground_truth(
             if str(stored["tag"]) == tag and np.array_equal(stored["entries"], keys):
                 logger.info("ground truth of %d images read from cache %s", len(keys), cache)
                 return [stored[f"gt_{i:06d}"] for i in range(len(keys))]
-        logger.warning("ground-truth cache %s was built for other entries; rebuilding", cache)
+        logger.warning("ground-truth cache %s was built for other entries or another "
+                       "convention; rebuilding", cache)
 
     projections: dict[tuple[Path, int], Projection] = {}
     maps = [velodyne_depth_map(root, entry, convention, projections) for entry in entries]
