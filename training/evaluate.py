@@ -14,8 +14,9 @@ protocol's crop and depth caps are dropped, the prediction is scaled, clipped to
 the metrics of training/metrics.py are computed; the table averages them over images.
 Protocols (metres):
     kitti    caps [1e-3, 80], Garg/Eigen crop rows 0.40810811-0.99189189 H, cols
-             0.03594771-0.96405229 W; ground truth from the velodyne scans (training/kitti_depth)
-             or the generator's dense depth_gt/*.npy
+             0.03594771-0.96405229 W; ground truth from the velodyne scans (training/kitti_depth;
+             default the published Eigen ground truth, --velodyne-gt camera for camera-z
+             depth) or the generator's dense depth_gt/*.npy
     nyu      caps [1e-3, 10], crop rows 45-471, cols 41-601 at 640 x 480 (scaled to other sizes)
     generic  caps [1e-3, 80], no crop (other folders with ground truth)
 Scaling follows the model contract: relative models (monocular Monodepth2) are median-scaled per
@@ -60,7 +61,12 @@ from training.config import (
 )
 from training.datasets import DatasetError, SplitEntry, build_dataset, find_split
 from training.datasets.rosbag2 import evaluation_data
-from training.kitti_depth import load_ground_truth, velodyne_scan_path
+from training.kitti_depth import (
+    CONVENTIONS,
+    DEFAULT_CONVENTION,
+    load_ground_truth,
+    velodyne_scan_path,
+)
 from training.metrics import (
     HIGHER_IS_BETTER,
     METRIC_NAMES,
@@ -230,7 +236,7 @@ def iter_samples(
     size: tuple[int, int],
     gt_source: str = "auto",
     gt_cache: str | Path | None = None,
-    devkit_pixels: bool = False,
+    velodyne_gt: str = DEFAULT_CONVENTION,
     max_images: int | None = None,
 ) -> tuple[int, Iterator[EvalSample]]:
     """(number of samples, iterator over them) for a split; ground truth at its native size."""
@@ -248,7 +254,7 @@ def iter_samples(
         if data.dataset != "kitti" or entries is None:
             raise ConfigError(f"--gt velodyne needs a kitti dataset; data.dataset={data.dataset!r}")
         chosen = [entries[i] for i in picks]
-        velodyne = load_ground_truth(data.root, chosen, gt_cache, devkit_pixels)
+        velodyne = load_ground_truth(data.root, chosen, gt_cache, velodyne_gt)
     logger.info("evaluating %d images of %s, ground truth: %s", len(picks), split, gt_source)
 
     def samples() -> Iterator[EvalSample]:
@@ -464,7 +470,7 @@ def evaluate_depth_model(
     *,
     gt_source: str = "auto",
     gt_cache: str | Path | None = None,
-    devkit_pixels: bool = False,
+    velodyne_gt: str = DEFAULT_CONVENTION,
     protocol: EvalProtocol | None = None,
     scaling: Scaling | None = None,
     max_images: int | None = None,
@@ -490,7 +496,7 @@ def evaluate_depth_model(
     contract = predictor.contract
     size = (contract.input_width, contract.input_height)
     _, samples = iter_samples(cfg.data, split or cfg.data.val_split, size, gt_source, gt_cache,
-                              devkit_pixels, max_images)
+                              velodyne_gt, max_images)
     with _eval_mode(module) if module is not None else contextlib.nullcontext():
         return evaluate_samples(predictor, samples, protocol or protocol_for(cfg.data.dataset),
                                 scaling or scaling_for(contract), cfg.loss.smooth_l1_beta, previews)
@@ -557,9 +563,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="KITTI ground truth: velodyne scans or dense depth_gt/*.npy "
                              "(auto: velodyne where the scans exist)")
     parser.add_argument("--gt-cache", help="velodyne ground truth cache (.npz), built if absent")
-    parser.add_argument("--devkit-pixels", action="store_true",
-                        help="KITTI devkit pixel convention (1-based, like the published Eigen "
-                             "ground truth); off for the generated sequences")
+    parser.add_argument("--velodyne-gt", choices=CONVENTIONS, default=DEFAULT_CONVENTION,
+                        help="velodyne depth and pixels: published (velodyne x, devkit pixels: "
+                             "the Eigen ground truth behind the paper's tables) or camera "
+                             "(optical-axis z, exact on the generated drives)")
     parser.add_argument("--protocol", choices=sorted(PROTOCOLS),
                         help="crop and depth caps (default: from data.dataset)")
     parser.add_argument("--scaling", choices=("median", "fixed", "none"),
@@ -598,7 +605,7 @@ def main(args: argparse.Namespace) -> int:
         contract = predictor.contract
         size = (contract.input_width, contract.input_height)
         count, samples = iter_samples(cfg.data, split, size, args.gt, args.gt_cache,
-                                      args.devkit_pixels, args.max_images)
+                                      args.velodyne_gt, args.max_images)
         protocol = PROTOCOLS[args.protocol] if args.protocol else protocol_for(cfg.data.dataset)
         scaling = scaling_for(contract)
         if args.scaling:

@@ -33,6 +33,7 @@ from training.losses import (
     velocity_loss,
 )
 from training.models import DepthNet, DepthPredictor, PoseNet
+from training.resample import lanczos_pyramid
 from training.task import StepOutput
 
 
@@ -218,7 +219,9 @@ class Monodepth2Task(nn.Module):
 
         photometric, smoothness, kept = [], [], []
         automask_image = None
-        for scale in self.scales:
+        # The reference's pyramid: Lanczos, each scale from the one above.
+        pyramid = lanczos_pyramid(target, [disps[scale].shape[-2:] for scale in self.scales])
+        for scale, image in zip(self.scales, pyramid, strict=True):
             disp = disps[scale]
             # Full-resolution multi-scale: every scale is judged by warping at input size.
             disp_full = F.interpolate(disp, size=(height, width), mode="bilinear",
@@ -240,7 +243,6 @@ class Monodepth2Task(nn.Module):
             kept.append(reprojection.automask_fraction)
             if scale == 0:
                 automask_image = reprojection.automask
-            image = target if scale == 0 else _resize(target, disp.shape[-2:])
             weight = self.smoothness_weight / 2**scale
             smoothness.append(weight * edge_aware_smoothness(disp, image))
 
@@ -258,12 +260,6 @@ class Monodepth2Task(nn.Module):
             },
             images=images,
         )
-
-
-def _resize(image: torch.Tensor, size: torch.Size) -> torch.Tensor:
-    """Downscale like the reference's antialiased image pyramid."""
-    return F.interpolate(image, size=tuple(size), mode="bilinear", align_corners=False,
-                         antialias=True)
 
 
 def _normalise_for_display(disp: torch.Tensor) -> torch.Tensor:

@@ -182,14 +182,17 @@ def test_oracle_scores_perfectly_so_images_and_ground_truth_are_paired(
     cfg = _kitti_data(outdoor_root)
     split = outdoor_root / "splits" / "test_files.txt"
     oracle = OraclePredictor(cfg.data, split, OUTDOOR_SIZE, shrink=7.0)
-    count, samples = iter_samples(cfg.data, split, OUTDOOR_SIZE, gt_source, max_images=9)
+    # The camera convention is the generated drives' exact depth (see training/kitti_depth).
+    count, samples = iter_samples(cfg.data, split, OUTDOOR_SIZE, gt_source, velodyne_gt="camera",
+                                  max_images=9)
     result = evaluate_samples(oracle, samples, PROTOCOLS["kitti"], Scaling("median"))
     assert count == len(result.images) == 9
     assert result.metrics["abs_rel"] < 1e-5 and result.metrics["a1"] == 1.0
     ratios = result.ratio_summary()
     assert ratios["median"] == pytest.approx(7.0, rel=1e-5) and ratios["std"] < 1e-4
     wrong = iter(EvalSample(s.name, s.image, np.roll(s.gt, 8, axis=0)) for s in
-                 iter_samples(cfg.data, split, OUTDOOR_SIZE, gt_source, max_images=9)[1])
+                 iter_samples(cfg.data, split, OUTDOOR_SIZE, gt_source, velodyne_gt="camera",
+                              max_images=9)[1])
     shifted = evaluate_samples(oracle, wrong, PROTOCOLS["kitti"], Scaling("median"))
     assert shifted.metrics["abs_rel"] > 0.05  # the check above can fail
 
