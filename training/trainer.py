@@ -43,7 +43,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import math
 import random
 import shlex
 import signal
@@ -584,9 +583,10 @@ class Trainer:
     def _log_step(self, output: StepOutput, meter: _Meter, progress: tqdm) -> None:
         progress.update(1)
         if self.rt.is_main:
-            logged_loss = meter.last_logged.get("loss", math.nan)  # no per-step device sync
-            progress.set_postfix(loss=f"{logged_loss:.4f}",
-                                 img_s=f"{meter.images_per_second():.1f}", refresh=False)
+            shown = {"img_s": f"{meter.images_per_second():.1f}"}
+            if "loss" in meter.last_logged:  # the last logged mean: no per-step device sync
+                shown["loss"] = f"{meter.last_logged['loss']:.4f}"
+            progress.set_postfix(shown, refresh=False)
         if self.step % self.cfg.run.log_every == 0:
             scalars = self.rt.mean_over_ranks(meter.window_means())
             scalars["lr"] = self.optimizer.param_groups[0]["lr"]
