@@ -10,6 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
+pytest.importorskip("torch", reason="torch is not installed: the demo trains a model, the node "
+                    "does not need it")
+
 from demo.__main__ import TRAIN_CONFIG, finished_with, main, run_config
 from demo.recording import held_out_frames
 from training.config import load_config, save_config
