@@ -25,6 +25,7 @@ The two hold the same returns one column and one row apart, and `published` dept
 
 from __future__ import annotations
 
+import io
 import logging
 import zipfile
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from depth_ros.atomic_files import write_bytes
 from training.datasets import SplitEntry
 
 logger = logging.getLogger(__name__)
@@ -217,10 +219,9 @@ def load_ground_truth(
     projections: dict[tuple[Path, int], Projection] = {}
     maps = [velodyne_depth_map(root, entry, convention, projections) for entry in entries]
     if cache is not None:
-        Path(cache).parent.mkdir(parents=True, exist_ok=True)
         arrays = {f"gt_{i:06d}": m for i, m in enumerate(maps)}
-        tmp = Path(cache).with_name(Path(cache).name + ".tmp.npz")
-        np.savez_compressed(tmp, tag=np.array(tag), entries=keys, **arrays)
-        tmp.replace(cache)
+        packed = io.BytesIO()
+        np.savez_compressed(packed, tag=np.array(tag), entries=keys, **arrays)
+        write_bytes(cache, packed.getvalue())
         logger.info("ground truth of %d images cached in %s", len(keys), cache)
     return maps
