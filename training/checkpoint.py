@@ -116,9 +116,8 @@ def load_weights(
     curriculum starts the monocular run from it. Returns the keys left fresh.
     """
     own = module.state_dict()
-    fresh = [k for k in own if may_lack and k.startswith(may_lack)]
-    if may_lack is None or any(k.startswith(may_lack) for k in weights):
-        fresh = []
+    lacks_part = may_lack is not None and not any(k.startswith(may_lack) for k in weights)
+    fresh = [k for k in own if lacks_part and k.startswith(may_lack)]
     missing = sorted(set(own) - set(weights) - set(fresh))
     unexpected = sorted(set(weights) - set(own))
     wrong_shape = [
