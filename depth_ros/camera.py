@@ -128,6 +128,12 @@ class PinholeIntrinsics:
         return msg
 
 
+def camera_info_topic_for(image_topic: str) -> str:
+    """The camera_info topic that image_transport pairs with `image_topic`: the sibling of the
+    image (`/cam/image_raw` and `/cam/image_raw/compressed` both give `/cam/camera_info`)."""
+    return image_topic.removesuffix("/compressed").rsplit("/", 1)[0] + "/camera_info"
+
+
 def read_intrinsics_yaml(path: Path) -> PinholeIntrinsics:
     """The camera of a YAML file: plain pixel intrinsics (fx, fy, cx, cy, width, height) or a ROS
     camera_calibration file (image_width, image_height, camera_matrix.data).

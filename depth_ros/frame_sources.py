@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from depth_ros.camera import CameraInfoError, PinholeIntrinsics
+from depth_ros.camera import CameraInfoError, PinholeIntrinsics, camera_info_topic_for
 from depth_ros.image_codec import ImageFormatError, message_to_rgb8
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -177,7 +177,7 @@ def _bag_frames(
             raise SourceError(
                 f"rosbag2 {bag_path} has no topic {image_topic!r}; topics: {sorted(topics)}"
             )
-        info_topic = camera_info_topic or image_topic.rsplit("/", 1)[0] + "/camera_info"
+        info_topic = camera_info_topic or camera_info_topic_for(image_topic)
         wanted = [c for c in reader.connections if c.topic in (image_topic, info_topic)]
         intrinsics: PinholeIntrinsics | None = None
         for connection, stamp_ns, raw in reader.messages(connections=wanted):

@@ -12,7 +12,12 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
-from depth_ros.camera import CameraInfoError, PinholeIntrinsics, read_intrinsics_yaml
+from depth_ros.camera import (
+    CameraInfoError,
+    PinholeIntrinsics,
+    camera_info_topic_for,
+    read_intrinsics_yaml,
+)
 from test.camera_files import write_intrinsics
 
 KITTI = PinholeIntrinsics(fx=721.5377, fy=721.5377, cx=609.5593, cy=172.854, width=1242, height=375)
@@ -163,3 +168,9 @@ def test_unreadable_intrinsics_files(tmp_path: Path) -> None:
     (tmp_path / "broken.yaml").write_text("fx: [1, 2\n")
     with pytest.raises(CameraInfoError, match=r"broken\.yaml is not valid YAML"):
         read_intrinsics_yaml(tmp_path / "broken.yaml")
+
+
+def test_raw_and_compressed_images_pair_with_the_same_camera_info_topic() -> None:
+    for image in ("/cam/image_raw", "/cam/image_raw/compressed"):
+        assert camera_info_topic_for(image) == "/cam/camera_info"
+    assert camera_info_topic_for("/robot/front/image_rect") == "/robot/front/camera_info"

@@ -46,7 +46,7 @@ import numpy as np
 from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 
-from depth_ros.camera import CameraInfoError, PinholeIntrinsics
+from depth_ros.camera import CameraInfoError, PinholeIntrinsics, camera_info_topic_for
 from depth_ros.image_codec import ImageFormatError, image_to_array, message_to_rgb8
 from training.config import DataConfig
 from training.datasets import TIME_SPLITS, DatasetError, NormalizedIntrinsics, SplitEntry
@@ -158,10 +158,7 @@ def find_bags(root: Path) -> list[Path]:
 
 def camera_info_topic(cfg: DataConfig) -> str:
     """The configured camera_info topic, or the one next to the image topic."""
-    if cfg.camera_info_topic:
-        return cfg.camera_info_topic
-    topic = cfg.image_topic.removesuffix("/compressed")
-    return topic.rsplit("/", 1)[0] + "/camera_info"
+    return cfg.camera_info_topic or camera_info_topic_for(cfg.image_topic)
 
 
 def read_recording(path: Path, cfg: DataConfig, name: str) -> Recording:
