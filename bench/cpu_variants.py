@@ -34,7 +34,8 @@ import torch
 from bench.inference import gt_abs_rel, load_frames, ort_runner, time_frames, torch_runner
 from training.config import TrainConfig
 from training.device import choose_cpu_threads
-from training.export import contract_graph, export_onnx, model_contract
+from training.export import export_onnx
+from training.model_contract import contract_graph, model_contract
 from training.quantize import quantize_int8, relative_differences
 
 CPU = "CPUExecutionProvider"

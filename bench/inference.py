@@ -50,7 +50,8 @@ from training.evaluate import (
     resize_depth,
     score_image,
 )
-from training.export import contract_graph, export_onnx, model_contract
+from training.export import export_onnx
+from training.model_contract import contract_graph, model_contract
 from training.quantize import convert_to_fp16, quantize_int8, relative_differences
 
 

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from training.config import load_config
-from training.export import depth_units
+from training.model_contract import depth_units
 
 HEADER = ("run", "steps", "wall", "untrained", "prior", "trained", "trained/untrained",
           "AbsRel in metres", "scale ratio")

@@ -27,7 +27,7 @@ from depth_ros.colorize import colorize_depth
 from depth_ros.contract import ModelContract
 from depth_ros.pointcloud import unpack_rgb, write_ply
 from training.evaluate import EvalSample, Scaling, evaluate_samples, protocol_for
-from training.export import read_contract
+from training.model_contract import read_contract
 
 PREVIEW_FRAMES = 4  # rows in the strip picture
 PREVIEW_RANGE_M = (0.3, 6.0)  # furniture at arm's length gets the hot end; far walls the cold

@@ -74,6 +74,7 @@ from training.metrics import (
     compute_depth_metrics,
     median_scale,
 )
+from training.model_contract import ContractGraph, scoring_contract
 
 logger = logging.getLogger(__name__)
 
@@ -164,8 +165,6 @@ class TorchPredictor:
     def __init__(
         self, model: nn.Module, contract: ModelContract, device: str | None = None
     ) -> None:
-        from training.export import ContractGraph
-
         depth_model = model.depth_model() if hasattr(model, "depth_model") else model
         self.contract = contract
         if device is None:  # where the model already is (e.g. the trainer's GPU)
@@ -491,7 +490,7 @@ def evaluate_depth_model(
             from training.checkpoint import load_task
 
             cfg, model = load_task(model, map_location=device or "cpu")
-        predictor = TorchPredictor(model, _contract_of(cfg), device)
+        predictor = TorchPredictor(model, scoring_contract(cfg), device)
         module = model
     contract = predictor.contract
     size = (contract.input_width, contract.input_height)
@@ -591,7 +590,8 @@ def main(args: argparse.Namespace) -> int:
         if args.checkpoint:
             ckpt_cfg, task = load_task(args.checkpoint, map_location=args.device)
             cfg = _config(args, ckpt_cfg)
-            predictor: DepthPredictor = TorchPredictor(task, _contract_of(ckpt_cfg), args.device)
+            contract = scoring_contract(ckpt_cfg)
+            predictor: DepthPredictor = TorchPredictor(task, contract, args.device)
             model_path = Path(args.checkpoint)
         else:
             predictor = OnnxPredictor(args.onnx, args.providers.split(","))
@@ -648,18 +648,6 @@ def main(args: argparse.Namespace) -> int:
         write_png(args.grid, preview_grid(result.previews))
         print(f"preview grid written to {args.grid}")
     return 0
-
-
-def _contract_of(cfg: TrainConfig) -> ModelContract:
-    """The contract an export would carry; scoring uses its units and size, never its camera."""
-    from training.export import ExportError, model_contract
-
-    try:
-        return model_contract(cfg)
-    except ExportError:  # no known camera for this dataset; any valid one will do here
-        from training.datasets import KITTI_NORMALIZED_K
-
-        return model_contract(cfg, intrinsics=KITTI_NORMALIZED_K)
 
 
 def _config(args: argparse.Namespace, checkpoint_cfg: TrainConfig | None) -> TrainConfig:

@@ -74,7 +74,7 @@ from training.datasets import DatasetError, build_dataset, find_split
 from training.depth_prior import median_depth_prior
 from training.device import Runtime, preserved_rng, seed_everything, setup_runtime, teardown_runtime
 from training.evaluate import Scaling, protocol_for, score_image
-from training.export import depth_units
+from training.model_contract import depth_units
 from training.run_lock import RunLock, RunLockError
 from training.task import StepOutput, build_task
 

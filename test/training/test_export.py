@@ -15,16 +15,8 @@ import torch
 from depth_ros.contract import INPUT_NAME, OUTPUT_NAME, ModelContract
 from training.checkpoint import save_checkpoint
 from training.config import TrainConfig, config_to_dict
-from training.export import (
-    OPSET,
-    PARITY_TOLERANCE,
-    ExportError,
-    export_onnx,
-    main,
-    model_contract,
-    pattern_images,
-    read_contract,
-)
+from training.export import PARITY_TOLERANCE, export_onnx, main, pattern_images
+from training.model_contract import OPSET, ExportError, model_contract, read_contract
 from training.models.supervised import architecture_label
 from training.quantize import compare_to_reference, convert_to_fp16, output_tail, quantize_int8
 from training.task import build_task
@@ -227,7 +219,7 @@ def test_cli_reads_the_parity_frames_from_the_validation_split(
         passed.update(kwargs)
         raise ExportError("stop here")
 
-    monkeypatch.setattr(evaluate, "load_split_images", load_split_images)
+    monkeypatch.setattr(export, "load_split_images", load_split_images)
     monkeypatch.setattr(export, "export_onnx", export_onnx)
     args = _cli_args(_checkpoint(mono, tmp_path), tmp_path / "x.onnx", precision)
     args.eval_images = eval_images

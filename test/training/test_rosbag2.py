@@ -36,7 +36,7 @@ from training.evaluate import (
 )
 from training.evaluate import add_arguments as evaluate_arguments
 from training.evaluate import main as evaluate_main
-from training.export import training_intrinsics
+from training.model_contract import training_intrinsics
 from training.synthetic.odometry import OdometryNoise
 from training.synthetic.rosbag2 import (
     CAMERA_HEIGHT,

@@ -19,7 +19,8 @@ from training.config import TrainConfig, load_config
 from training.datasets import KINECT_NORMALIZED_K, build_dataset
 from training.device import setup_runtime
 from training.evaluate import evaluate_depth_model
-from training.export import export_onnx, read_contract
+from training.export import export_onnx
+from training.model_contract import read_contract
 from training.supervised import MetricDepthModel, SupervisedTask, depth_errors
 from training.trainer import Trainer
 
