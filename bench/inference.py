@@ -41,15 +41,9 @@ import torch
 from depth_ros.contract import INPUT_NAME, OUTPUT_NAME
 from training.config import ConfigError, TrainConfig
 from training.datasets import DatasetError
+from training.datasets.split_frames import load_split_images
 from training.device import choose_cpu_threads
-from training.evaluate import (
-    PROTOCOLS,
-    Scaling,
-    iter_samples,
-    load_split_images,
-    resize_depth,
-    score_image,
-)
+from training.evaluate import PROTOCOLS, Scaling, iter_samples, resize_depth, score_image
 from training.export import export_onnx
 from training.model_contract import contract_graph, model_contract
 from training.quantize import convert_to_fp16, quantize_int8, relative_differences

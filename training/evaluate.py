@@ -59,8 +59,9 @@ from training.config import (
     config_to_dict,
     load_config,
 )
-from training.datasets import DatasetError, SplitEntry, build_dataset, find_split
+from training.datasets import DatasetError, SplitEntry
 from training.datasets.rosbag2 import evaluation_data
+from training.datasets.split_frames import eval_dataset, spread_indices
 from training.kitti_depth import (
     CONVENTIONS,
     DEFAULT_CONVENTION,
@@ -196,30 +197,6 @@ class NonFiniteDepthError(RuntimeError):
 
 
 # Data -------------------------------------------------------------------------------------------
-
-
-def eval_dataset(data: DataConfig, split: str | Path, size: tuple[int, int]) -> Any:
-    """The split's dataset with target frames only, no augmentation, resized to size (w, h)."""
-    width, height = size
-    single = dataclasses.replace(data, frame_offsets=[0], use_stereo=False, augment=False,
-                                 width=width, height=height)
-    return build_dataset(single, find_split(split, data.root, "--split"), train=False)
-
-
-def spread_indices(total: int, count: int | None) -> list[int]:
-    """`count` indices spread evenly over range(total) (all when count is None or too big)."""
-    if count is None or count >= total:
-        return list(range(total))
-    return sorted({round(i) for i in np.linspace(0, total - 1, count)})
-
-
-def load_split_images(
-    data: DataConfig, split: str | Path, count: int, size: tuple[int, int]
-) -> np.ndarray:
-    """`count` target frames spread over a split: N x 3 x h x w float32 RGB [0, 1], size (w, h)."""
-    dataset = eval_dataset(data, split, size)
-    picks = spread_indices(len(dataset), count)
-    return np.stack([dataset[i]["frames"][0].numpy() for i in picks])
 
 
 @dataclass

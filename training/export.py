@@ -45,7 +45,7 @@ from depth_ros.contract import INPUT_NAME, OUTPUT_NAME, ModelContract
 from training.checkpoint import CheckpointError, load_task, read_checkpoint
 from training.config import ConfigError, TrainConfig
 from training.datasets import DatasetError, NormalizedIntrinsics
-from training.evaluate import load_split_images
+from training.datasets.split_frames import load_split_images
 from training.model_contract import (
     OPSET,
     ExportError,
@@ -301,7 +301,7 @@ def main(args: argparse.Namespace) -> int:
         eval_images = images_of(cfg.data.val_split, args.eval_images)
     if eval_images is not None and args.eval_images >= 2:
         # The 2 frames spread over the split are its first and last, the ends of any larger
-        # spread (evaluate.spread_indices), so the evaluation frames already hold them.
+        # spread (split_frames.spread_indices), so the evaluation frames already hold them.
         test_images = eval_images[[0, -1]] if len(eval_images) > 1 else eval_images
     else:
         test_images = images_of(cfg.data.val_split, 2)

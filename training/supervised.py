@@ -20,8 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.config import ConfigError, DataConfig, TrainConfig
+from training.datasets import DatasetError, build_dataset, find_split
 from training.datasets.depth_augment import channel_statistics
-from training.evaluate import spread_indices
+from training.datasets.split_frames import spread_indices
 from training.models.supervised import architecture_label, build_supervised_network
 from training.task import StepOutput
 
@@ -127,8 +128,6 @@ def resolve_input_statistics(data: DataConfig) -> tuple[list[float], list[float]
     """
     if data.input_mean and data.input_std:
         return list(data.input_mean), list(data.input_std)
-    from training.datasets import DatasetError, build_dataset, find_split  # only needed here
-
     try:
         split = find_split(data.train_split, data.root, "data.train_split")
         dataset = build_dataset(data, split, train=False)

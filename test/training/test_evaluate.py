@@ -17,6 +17,7 @@ from depth_ros.contract import ModelContract
 from training.checkpoint import save_checkpoint
 from training.config import TrainConfig, config_to_dict
 from training.datasets import read_split
+from training.datasets.split_frames import eval_dataset
 from training.evaluate import (
     PROTOCOLS,
     EvalSample,
@@ -24,7 +25,6 @@ from training.evaluate import (
     Scaling,
     add_arguments,
     crop_mask,
-    eval_dataset,
     evaluate_depth_model,
     evaluate_samples,
     iter_samples,

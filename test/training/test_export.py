@@ -13,8 +13,10 @@ import pytest
 import torch
 
 from depth_ros.contract import INPUT_NAME, OUTPUT_NAME, ModelContract
+from training import export
 from training.checkpoint import save_checkpoint
 from training.config import TrainConfig, config_to_dict
+from training.datasets.split_frames import spread_indices
 from training.export import PARITY_TOLERANCE, export_onnx, main, pattern_images
 from training.model_contract import OPSET, ExportError, model_contract, read_contract
 from training.models.supervised import architecture_label
@@ -204,14 +206,12 @@ def test_cli_reads_the_parity_frames_from_the_validation_split(
 ) -> None:
     """The 2 parity frames are the ends of the validation split; when the evaluation frames
     (16 spread over it) are read anyway, they come from those instead of a second read."""
-    from training import evaluate, export
-
     frames = _images(10, seed=6)
     counts: list[int] = []
 
     def load_split_images(data, split, count, size) -> np.ndarray:
         counts.append(count)
-        return frames[evaluate.spread_indices(len(frames), count)]
+        return frames[spread_indices(len(frames), count)]
 
     passed: dict = {}
 
@@ -227,7 +227,7 @@ def test_cli_reads_the_parity_frames_from_the_validation_split(
     assert counts == loads
     np.testing.assert_array_equal(passed["test_images"], frames[[0, 9]])
     if precision != "fp32":
-        expected = frames[evaluate.spread_indices(len(frames), eval_images)]
+        expected = frames[spread_indices(len(frames), eval_images)]
         np.testing.assert_array_equal(passed["eval_images"], expected)
 
 

@@ -27,13 +27,8 @@ from training.config import DataConfig, TrainConfig, config_to_dict
 from training.datasets import DatasetError, build_dataset, find_split
 from training.datasets.augment import Augmentation
 from training.datasets.rosbag2 import MIN_MOVING_FRAMES, evaluation_data, find_bags
-from training.evaluate import (
-    Scaling,
-    eval_dataset,
-    evaluate_samples,
-    iter_samples,
-    protocol_for,
-)
+from training.datasets.split_frames import eval_dataset
+from training.evaluate import Scaling, evaluate_samples, iter_samples, protocol_for
 from training.evaluate import add_arguments as evaluate_arguments
 from training.evaluate import main as evaluate_main
 from training.model_contract import training_intrinsics
