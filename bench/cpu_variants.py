@@ -75,11 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.checkpoint:
-        from training.checkpoint import load_task
+        from training.tasks.build import load_task
 
         cfg, task = load_task(args.checkpoint)
     else:
-        from training.task import build_task
+        from training.tasks.build import build_task
 
         cfg = TrainConfig()
         cfg.model.weights_init = "scratch"

@@ -183,13 +183,13 @@ def main(argv: list[str] | None = None) -> int:
     ort.set_default_logger_severity(4)  # unavailable providers are listed under the table
 
     if args.checkpoint:
-        from training.checkpoint import load_task
+        from training.tasks.build import load_task
 
         cfg, task = load_task(args.checkpoint)
         if args.width or args.height:
             print("--width/--height are ignored with --checkpoint (its own size is used)")
     else:
-        from training.task import build_task
+        from training.tasks.build import build_task
 
         cfg = TrainConfig()
         cfg.model.weights_init = "scratch"

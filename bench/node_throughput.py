@@ -66,7 +66,7 @@ def export_untrained_monodepth2(out_dir: Path) -> Path:
     """A randomly initialised Monodepth2 (ResNet18, 640 x 192), exported with its contract."""
     from training.config import load_config
     from training.export import export_onnx
-    from training.task import build_task
+    from training.tasks.build import build_task
 
     cfg = load_config(REPO_ROOT / "config/train/kitti_mono.yaml", ["model.weights_init=scratch"])
     path = out_dir / "monodepth2_untrained.onnx"

@@ -40,12 +40,12 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import default_collate
 
-import training.monodepth2
+import training.tasks.monodepth2
 from training.config import TrainConfig, load_config
 from training.datasets import build_dataset, find_split
 from training.device import setup_runtime, teardown_runtime
 from training.evaluate import Scaling, evaluate_depth_model
-from training.task import build_task
+from training.tasks.build import build_task
 from training.trainer import Trainer
 
 CONFIG = "config/train/synthetic.yaml"
@@ -69,7 +69,7 @@ def pyramid(kind: str) -> Iterator[None]:
     if kind == "lanczos":
         yield
         return
-    with mock.patch.object(training.monodepth2, "lanczos_pyramid", bilinear_pyramid):
+    with mock.patch.object(training.tasks.monodepth2, "lanczos_pyramid", bilinear_pyramid):
         yield
 
 

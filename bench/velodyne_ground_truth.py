@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from training.checkpoint import load_task
 from training.datasets import find_split, read_split
 from training.evaluate import PROTOCOLS, Scaling, evaluate_depth_model, score_image
 from training.kitti_depth import CONVENTIONS, DEFAULT_CONVENTION, load_ground_truth
+from training.tasks.build import load_task
 
 STEREO_METRES_PER_UNIT = 5.4  # a stereo-trained model's units: baseline 0.54 m = 0.1 units
 

@@ -31,10 +31,10 @@ from demo.report import DemoReport, write_report
 from demo.ros_link import RosHarness
 from demo.stream import StreamResult, stream_frames
 from training.__main__ import main as training_main
-from training.checkpoint import load_task
 from training.config import ConfigError, TrainConfig, config_to_dict, load_config
 from training.export import export_onnx
 from training.synthetic.rosbag2 import generate_robot
+from training.tasks.build import load_task
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_CONFIG = REPO / "config" / "train" / "robot_demo.yaml"

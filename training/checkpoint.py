@@ -1,4 +1,4 @@
-"""Checkpoint files: atomic writes, safe reads, and rebuilding a trained task from one.
+"""Checkpoint files: atomic writes, safe reads, fitting weights into a model, RNG states.
 
 A checkpoint is a `torch.save`d dict of tensors and plain Python values only, so it loads with
 `weights_only=True` (no code runs when a file is opened):
@@ -13,7 +13,6 @@ and a failed save is a FileWriteError naming the file and the reason.
 
 from __future__ import annotations
 
-import copy
 import pickle
 import random
 from pathlib import Path
@@ -24,7 +23,6 @@ import torch
 from torch import nn
 
 from depth_ros.atomic_files import atomic_write
-from training.config import TrainConfig, config_from_dict
 
 FORMAT = "depth_ros-checkpoint"
 VERSION = 1
@@ -83,27 +81,6 @@ def _first_line(error: BaseException) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     lines = [line for line in lines if "weights_only" not in line and "loaded" not in line]
     return lines[0] if lines else type(error).__name__
-
-
-def load_task(
-    path: str | Path, map_location: str | torch.device = "cpu"
-) -> tuple[TrainConfig, nn.Module]:
-    """Rebuild the trained task of a checkpoint, in eval mode on `map_location`.
-
-    The task is built without downloading or reading ImageNet weights (they are overwritten by
-    the checkpoint anyway); the returned config is the one the run trained with.
-    """
-    from training.task import build_task  # the task pulls in every model; import only when used
-
-    state = read_checkpoint(path, map_location)
-    config = config_from_dict(state["config"])
-    build_config = copy.deepcopy(config)
-    build_config.model.weights_init = "scratch"
-    task = build_task(build_config)
-    load_weights(task, state["model"], source=str(path))
-    task.to(map_location)
-    task.eval()
-    return config, task
 
 
 def load_weights(

@@ -28,7 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from training.config import ConfigError, TrainConfig, load_config
-from training.models.supervised import SUPERVISED_ARCHITECTURES
+from training.datasets import build_dataset, find_split
+from training.device import setup_runtime
+from training.evaluate import evaluate_depth_model
+from training.models.supervised import SUPERVISED_ARCHITECTURES, architecture_label
+from training.tasks.supervised import resolve_input_statistics
+from training.trainer import Trainer
 
 LOG = logging.getLogger(__name__)
 
@@ -100,8 +105,6 @@ def main(args: argparse.Namespace) -> int:
 
 def build_configs(args: argparse.Namespace) -> list[TrainConfig]:
     """One validated config per requested model, sharing data, steps and input statistics."""
-    from training.supervised import resolve_input_statistics
-
     names = [name.strip() for name in args.models.split(",") if name.strip()]
     unknown = [name for name in names if name not in SUPERVISED_ARCHITECTURES]
     if unknown or not names:
@@ -130,11 +133,6 @@ def build_configs(args: argparse.Namespace) -> list[TrainConfig]:
 
 def train_and_evaluate(cfg: TrainConfig, test_split: str) -> ModelResult:
     """Train one model with the ordinary trainer, then score it on the test split."""
-    from training.device import setup_runtime
-    from training.evaluate import evaluate_depth_model
-    from training.models.supervised import architecture_label
-    from training.trainer import Trainer
-
     LOG.info("training %s into %s", architecture_label(cfg.model), cfg.run.out_dir)
     trainer = Trainer(cfg, setup_runtime(cfg.run))
     untrained = evaluate_depth_model(trainer.task, cfg, test_split)
@@ -175,8 +173,6 @@ def format_table(results: list[ModelResult]) -> str:
 
 def _training_samples(cfg: TrainConfig) -> int:
     """Samples in the training split (built once: every model shares the data options)."""
-    from training.datasets import build_dataset, find_split
-
     split = find_split(cfg.data.train_split, cfg.data.root, "data.train_split")
     return len(build_dataset(cfg.data, split, train=False))
 

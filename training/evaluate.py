@@ -50,6 +50,7 @@ from depth_ros.colorize import colorize_depth
 from depth_ros.contract import ModelContract
 from depth_ros.inference import DepthEstimator, ModelLoadError
 from depth_ros.providers import CPU
+from training.checkpoint import CheckpointError
 from training.config import (
     ConfigError,
     DataConfig,
@@ -76,6 +77,7 @@ from training.metrics import (
     median_scale,
 )
 from training.model_contract import ContractGraph, scoring_contract
+from training.tasks.build import load_task
 
 logger = logging.getLogger(__name__)
 
@@ -464,8 +466,6 @@ def evaluate_depth_model(
         module = None
     else:
         if isinstance(model, str | Path):
-            from training.checkpoint import load_task
-
             cfg, model = load_task(model, map_location=device or "cpu")
         predictor = TorchPredictor(model, scoring_contract(cfg), device)
         module = model
@@ -560,8 +560,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from training.checkpoint import CheckpointError, load_task
-
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.checkpoint:

@@ -42,7 +42,7 @@ from depth_ros.atomic_files import (
     remove_orphaned_temps,
 )
 from depth_ros.contract import INPUT_NAME, OUTPUT_NAME, ModelContract
-from training.checkpoint import CheckpointError, load_task, read_checkpoint
+from training.checkpoint import CheckpointError, read_checkpoint
 from training.config import ConfigError, TrainConfig
 from training.datasets import DatasetError, NormalizedIntrinsics
 from training.datasets.split_frames import load_split_images
@@ -61,6 +61,7 @@ from training.quantize import (
     quantize_int8,
     run_session,
 )
+from training.tasks.build import load_task
 
 logger = logging.getLogger(__name__)
 

@@ -34,6 +34,7 @@ import torch
 from training.checkpoint import CheckpointError, load_weights, save_checkpoint
 from training.config import ConfigError, TrainConfig, config_to_dict
 from training.models import DepthDecoder, PoseDecoder
+from training.tasks.build import build_task
 
 DEPTH_FILES = ("encoder.pth", "depth.pth")
 POSE_FILES = ("pose_encoder.pth", "pose.pth")
@@ -119,8 +120,6 @@ def pose_weights(state: dict[str, Any], source: Path) -> dict[str, torch.Tensor]
 
 def import_monodepth2(folder: str | Path) -> tuple[TrainConfig, torch.nn.Module, dict[str, Any]]:
     """Build our Monodepth2 task from a published model folder: (config, task, info)."""
-    from training.task import build_task
-
     folder = Path(folder)
     absent = [name for name in DEPTH_FILES if not (folder / name).is_file()]
     if absent:

@@ -76,7 +76,8 @@ from training.device import Runtime, preserved_rng, seed_everything, setup_runti
 from training.evaluate import Scaling, protocol_for, score_image
 from training.model_contract import depth_units
 from training.run_lock import RunLock, RunLockError
-from training.task import StepOutput, build_task
+from training.tasks.build import build_task
+from training.tasks.step import StepOutput
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from training.evaluate import (
 )
 from training.export import export_onnx
 from training.metrics import compute_depth_metrics
-from training.task import build_task
+from training.tasks.build import build_task
 
 OUTDOOR_SIZE = (192, 64)  # the outdoor fixture's images, also the model input size here
 INDOOR_SIZE = (128, 96)

@@ -21,7 +21,7 @@ from training.export import PARITY_TOLERANCE, export_onnx, main, pattern_images
 from training.model_contract import OPSET, ExportError, model_contract, read_contract
 from training.models.supervised import architecture_label
 from training.quantize import compare_to_reference, convert_to_fp16, output_tail, quantize_int8
-from training.task import build_task
+from training.tasks.build import build_task
 
 HEIGHT, WIDTH = 64, 96
 

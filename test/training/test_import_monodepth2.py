@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.checkpoint import load_task
 from training.config import TrainConfig
 from training.import_monodepth2 import WeightsImportError, import_monodepth2, main
-from training.task import build_task
+from training.tasks.build import build_task, load_task
 
 HEIGHT, WIDTH = 64, 96
 

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.config import TrainConfig
-from training.monodepth2 import Monodepth2Task
-from training.task import StepOutput
+from training.tasks.monodepth2 import Monodepth2Task
+from training.tasks.step import StepOutput
 
 HEIGHT, WIDTH = 64, 192
 MARGIN = 8  # the frames are crops of a wider texture, so shifted crops have no border

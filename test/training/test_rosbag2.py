@@ -39,7 +39,7 @@ from training.synthetic.rosbag2 import (
     TOPICS,
     generate_robot,
 )
-from training.task import build_task
+from training.tasks.build import build_task
 
 FRAMES = 48
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

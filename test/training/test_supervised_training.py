@@ -14,14 +14,14 @@ import torch
 
 from depth_ros.contract import INPUT_NAME, OUTPUT_NAME
 from training.__main__ import main as cli_main
-from training.checkpoint import load_task
 from training.config import TrainConfig, load_config
 from training.datasets import KINECT_NORMALIZED_K, build_dataset
 from training.device import setup_runtime
 from training.evaluate import evaluate_depth_model
 from training.export import export_onnx
 from training.model_contract import read_contract
-from training.supervised import MetricDepthModel, SupervisedTask, depth_errors
+from training.tasks.build import load_task
+from training.tasks.supervised import MetricDepthModel, SupervisedTask, depth_errors
 from training.trainer import Trainer
 
 HEIGHT, WIDTH = 64, 96

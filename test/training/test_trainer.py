@@ -23,10 +23,11 @@ import torch
 from test.training.tiny_run import REPO, SYNTHETIC, tiny_overrides, tiny_run
 from training import checkpoint, trainer
 from training.__main__ import main as training_main
-from training.checkpoint import CheckpointError, load_task, read_checkpoint, save_checkpoint
+from training.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from training.config import TrainConfig, load_config
 from training.device import setup_runtime
-from training.task import StepOutput, build_task
+from training.tasks.build import build_task, load_task
+from training.tasks.step import StepOutput
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

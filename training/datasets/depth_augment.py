@@ -6,8 +6,8 @@ depth together), horizontal flip with probability 0.6 (both), grayscale with pro
 steps resample the image bilinearly but the depth with NEAREST neighbours, so no depth value is
 invented across an object boundary; pixels rotated in from outside the frame get depth 0
 (unknown, left out of the loss) and black colour. The normalisation is not applied here: the
-supervised depth model carries the statistics as buffers (see training.supervised), so exported
-ONNX models still take RGB in [0, 1].
+supervised depth model carries the statistics as buffers (see training.tasks.supervised), so
+exported ONNX models still take RGB in [0, 1].
 """
 
 from __future__ import annotations

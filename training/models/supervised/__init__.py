@@ -1,7 +1,7 @@
 """The four supervised depth networks of seed 003 (NYUv2), built from `cfg.model`.
 
 Every network maps a normalised N x 3 x H x W image to N x 1 x H x W raw depth logits; the task
-(training.supervised) adds the input normalisation and the logits -> metres mapping around it.
+(training.tasks.supervised) adds the input normalisation and the logits -> metres mapping around it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Supervised metric depth from RGB-D ground truth: the task that trains seed 003's four models.
 
-The trainer is generic over tasks (training.task); this one holds one network (unet | fpn |
+The trainer is generic over tasks (training.tasks); this one holds one network (unet | fpn |
 resnet_baseline | multiscale, built from `cfg.model`) wrapped in `MetricDepthModel`, and compares
 its depth with `depth_gt` over the pixels where the ground truth is known (> 0):
 
@@ -24,7 +24,7 @@ from training.datasets import DatasetError, build_dataset, find_split
 from training.datasets.depth_augment import channel_statistics
 from training.datasets.split_frames import spread_indices
 from training.models.supervised import architecture_label, build_supervised_network
-from training.task import StepOutput
+from training.tasks.step import StepOutput
 
 LOG = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from training.losses import (
 )
 from training.models import DepthNet, DepthPredictor, PoseNet
 from training.resample import lanczos_pyramid
-from training.task import StepOutput
+from training.tasks.step import StepOutput
 
 
 @dataclass
