@@ -43,7 +43,8 @@ from training.config import ConfigError, TrainConfig
 from training.datasets import DatasetError
 from training.datasets.split_frames import load_split_images
 from training.device import choose_cpu_threads
-from training.evaluate import PROTOCOLS, Scaling, iter_samples, resize_depth, score_image
+from training.evaluation.protocol import PROTOCOLS, Scaling, resize_depth, score_image
+from training.evaluation.samples import iter_samples
 from training.export import export_onnx
 from training.model_contract import contract_graph, model_contract
 from training.quantize import convert_to_fp16, quantize_int8, relative_differences

@@ -44,7 +44,8 @@ import training.tasks.monodepth2
 from training.config import TrainConfig, load_config
 from training.datasets import build_dataset, find_split
 from training.device import setup_runtime, teardown_runtime
-from training.evaluate import Scaling, evaluate_depth_model
+from training.evaluation.protocol import Scaling
+from training.evaluation.runner import evaluate_depth_model
 from training.tasks.build import build_task
 from training.trainer import Trainer
 

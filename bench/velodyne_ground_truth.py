@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from training.datasets import find_split, read_split
-from training.evaluate import PROTOCOLS, Scaling, evaluate_depth_model, score_image
+from training.evaluation.protocol import PROTOCOLS, Scaling, score_image
+from training.evaluation.runner import evaluate_depth_model
 from training.kitti_depth import CONVENTIONS, DEFAULT_CONVENTION, load_ground_truth
 from training.tasks.build import load_task
 

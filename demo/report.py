@@ -26,7 +26,9 @@ from demo.stream import StreamResult
 from depth_ros.colorize import colorize_depth
 from depth_ros.contract import ModelContract
 from depth_ros.pointcloud import unpack_rgb, write_ply
-from training.evaluate import EvalSample, Scaling, evaluate_samples, protocol_for
+from training.evaluation.protocol import Scaling, protocol_for
+from training.evaluation.runner import evaluate_samples
+from training.evaluation.samples import EvalSample
 from training.model_contract import read_contract
 
 PREVIEW_FRAMES = 4  # rows in the strip picture
@@ -35,8 +37,8 @@ TRAINING_FIGURES = ("abs_rel", "abs_rel_unscaled", "scale_ratio", "a1")
 
 
 class RecordedDepth:
-    """A DepthPredictor that answers with the node's published depth, frame by frame, so the
-    evaluation code scores it exactly like a model."""
+    """A Predictor (training.evaluation.predictors) that answers with the node's published
+    depth, frame by frame, so the evaluation code scores it exactly like a model."""
 
     def __init__(self, contract: ModelContract, depth: Sequence[np.ndarray], fill_m: float) -> None:
         """`fill_m`: metres for pixels the node published as NaN (beyond its range)."""

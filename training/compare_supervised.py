@@ -12,7 +12,7 @@ RGB Monocular Images", on the same data and compare them (the paper's Table 1).
 Each model starts from config/train/nyu_<model>.yaml; the data options, `--small` and `--set`
 overrides apply to all of them, and all share one input normalisation (the training split's
 per-channel mean and std), so only the architecture differs. Each trains with the ordinary
-trainer into <out-dir>/<model>/ and is scored on the test split with training/evaluate.py's
+trainer into <out-dir>/<model>/ and is scored on the test split with training/evaluation's
 protocol for the dataset (metric: no scaling). With `--steps`, every model takes that many
 optimiser steps at a constant learning rate. Prints the table and writes <out-dir>/comparison.json.
 """
@@ -30,7 +30,7 @@ from pathlib import Path
 from training.config import ConfigError, TrainConfig, load_config
 from training.datasets import build_dataset, find_split
 from training.device import setup_runtime
-from training.evaluate import evaluate_depth_model
+from training.evaluation.runner import evaluate_depth_model
 from training.models.supervised import SUPERVISED_ARCHITECTURES, architecture_label
 from training.tasks.supervised import resolve_input_statistics
 from training.trainer import Trainer

@@ -73,7 +73,7 @@ from training.config import ConfigError, TrainConfig, config_to_dict, load_confi
 from training.datasets import DatasetError, build_dataset, find_split
 from training.depth_prior import median_depth_prior
 from training.device import Runtime, preserved_rng, seed_everything, setup_runtime, teardown_runtime
-from training.evaluate import Scaling, protocol_for, score_image
+from training.evaluation.protocol import Scaling, protocol_for, score_image
 from training.model_contract import depth_units
 from training.run_lock import RunLock, RunLockError
 from training.tasks.build import build_task

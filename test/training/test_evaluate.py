@@ -18,21 +18,11 @@ from training.checkpoint import save_checkpoint
 from training.config import TrainConfig, config_to_dict
 from training.datasets import read_split
 from training.datasets.split_frames import eval_dataset
-from training.evaluate import (
-    PROTOCOLS,
-    EvalSample,
-    Preview,
-    Scaling,
-    add_arguments,
-    crop_mask,
-    evaluate_depth_model,
-    evaluate_samples,
-    iter_samples,
-    main,
-    preview_grid,
-    resize_depth,
-    score_image,
-)
+from training.evaluate import add_arguments, main
+from training.evaluation.protocol import PROTOCOLS, Scaling, crop_mask, resize_depth, score_image
+from training.evaluation.report import Preview, preview_grid
+from training.evaluation.runner import evaluate_depth_model, evaluate_samples
+from training.evaluation.samples import EvalSample, iter_samples
 from training.export import export_onnx
 from training.metrics import compute_depth_metrics
 from training.tasks.build import build_task

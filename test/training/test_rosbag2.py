@@ -28,9 +28,11 @@ from training.datasets import DatasetError, build_dataset, find_split
 from training.datasets.augment import Augmentation
 from training.datasets.rosbag2 import MIN_MOVING_FRAMES, evaluation_data, find_bags
 from training.datasets.split_frames import eval_dataset
-from training.evaluate import Scaling, evaluate_samples, iter_samples, protocol_for
 from training.evaluate import add_arguments as evaluate_arguments
 from training.evaluate import main as evaluate_main
+from training.evaluation.protocol import Scaling, protocol_for
+from training.evaluation.runner import evaluate_samples
+from training.evaluation.samples import iter_samples
 from training.model_contract import training_intrinsics
 from training.synthetic.odometry import OdometryNoise
 from training.synthetic.rosbag2 import (

@@ -17,7 +17,7 @@ from training.__main__ import main as cli_main
 from training.config import TrainConfig, load_config
 from training.datasets import KINECT_NORMALIZED_K, build_dataset
 from training.device import setup_runtime
-from training.evaluate import evaluate_depth_model
+from training.evaluation.runner import evaluate_depth_model
 from training.export import export_onnx
 from training.model_contract import read_contract
 from training.tasks.build import load_task

@@ -59,7 +59,7 @@ class SupervisedTask(nn.Module):
 
     What it predicts, for callers holding only the task: `architecture_label` (e.g.
     "unet-resnet18"), `units` ("metric"), `metres_per_unit` (1.0), `min_depth` / `max_depth`
-    (metres). training/export.py derives the same contract values from the config.
+    (metres). training/model_contract.py derives the same contract values from the config.
     """
 
     units = "metric"
