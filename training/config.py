@@ -12,7 +12,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -23,16 +23,21 @@ class ConfigError(ValueError):
     """A configuration file or override is invalid; the message names the key."""
 
 
-# The one list of model.architecture values; model and export code import it from here, since this
-# module imports no torch.
-SUPERVISED_ARCHITECTURES = ("unet", "fpn", "resnet_baseline", "multiscale")
-ARCHITECTURES = ("monodepth2", *SUPERVISED_ARCHITECTURES)
-POSE_SOURCES = ("network", "odometry", "odometry_refined")
+# The allowed values of every choice key, as types: loading checks a value against its field's
+# Literal (one place, _coerce), and code that needs the list reads it from here (no torch here).
+Dataset = Literal["kitti", "nyu", "folder", "nyu_labeled", "rgbd_folder", "rosbag2"]
+Architecture = Literal["monodepth2", "unet", "fpn", "resnet_baseline", "multiscale"]
+WeightsInit = Literal["pretrained", "scratch"]  # ImageNet weights, or a random initialisation
+PoseSource = Literal["network", "odometry", "odometry_refined"]
+SupervisedLoss = Literal["l1", "l2", "smooth_l1"]
+Amp = Literal["off", "bf16", "fp16"]
+
+SUPERVISED_ARCHITECTURES: tuple[Architecture, ...] = typing.get_args(Architecture)[1:]
 
 
 @dataclass
 class DataConfig:
-    dataset: str = "kitti"  # kitti | nyu | folder | nyu_labeled | rgbd_folder | rosbag2
+    dataset: Dataset = "kitti"
     # dataset root folder (the .mat file for nyu_labeled; rosbag2: a bag or a folder of bags)
     root: str = "data/kitti_raw"
     train_split: str = "splits/kitti/train_files.txt"  # lines `folder frame_index side`
@@ -70,9 +75,9 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    architecture: str = "monodepth2"  # monodepth2 | unet | fpn | resnet_baseline | multiscale
+    architecture: Architecture = "monodepth2"
     num_layers: int = 18  # ResNet depth of the depth encoder: 18 | 34 | 50 (| 101 | 152 supervised)
-    weights_init: str = "pretrained"  # pretrained (ImageNet) | scratch
+    weights_init: WeightsInit = "pretrained"
     pretrained_path: str = ""  # ImageNet state dict file; empty: the local torch hub cache
     pose_num_layers: int = 18  # ResNet depth of the separate pose encoder
     scales: list[int] = field(default_factory=lambda: [0, 1, 2, 3])  # decoder output scales
@@ -80,7 +85,7 @@ class ModelConfig:
     # network, the paper), `odometry` (the recorded motion moved into the camera frame; the pose
     # network fills odometry gaps) or `odometry_refined` (the pose network predicts a small
     # correction on top of the odometry). Odometry modes need data.odometry: true.
-    pose_source: str = "network"
+    pose_source: PoseSource = "network"
     min_depth: float = 0.1  # metres (or relative units) that disparity 1 maps to
     max_depth: float = 100.0  # depth that disparity 0 maps to
     freeze_encoder: bool = False  # supervised models: keep the ImageNet encoder fixed
@@ -99,7 +104,7 @@ class LossConfig:
     # the odometry's. Any weight > 0 makes the model metric (units = metres); PackNet uses 0.05.
     velocity_weight: float = 0.0
     velocity_huber_delta: float = 0.05  # metres: odometry noise below this is penalised softly
-    supervised_loss: str = "smooth_l1"  # supervised models: l1 | l2 | smooth_l1
+    supervised_loss: SupervisedLoss = "smooth_l1"  # supervised models only
     smooth_l1_beta: float = 2.0  # metres; the seed chose the dataset's mean depth
 
 
@@ -118,7 +123,7 @@ class OptimConfig:
 class RunConfig:
     out_dir: str = "runs/kitti_mono"  # checkpoints, TensorBoard logs, summary
     device: str = "auto"  # auto (CUDA when available) | cuda | cuda:N | cpu
-    amp: str = "off"  # off | bf16 | fp16 (CUDA only; fp16 uses a gradient scaler)
+    amp: Amp = "off"  # CUDA only; fp16 uses a gradient scaler
     channels_last: bool = False  # NHWC memory format, faster convolutions on tensor cores
     seed: int = 42
     log_every: int = 50  # steps between TensorBoard scalar writes
@@ -153,10 +158,6 @@ class TrainConfig:
                  "within [0, 1)")
         for key in ("min_translation", "min_rotation", "min_image_change"):
             _require(getattr(d, key) >= 0.0, f"data.{key}", getattr(d, key), ">= 0")
-        _require(m.weights_init in ("pretrained", "scratch"), "model.weights_init",
-                 m.weights_init, "pretrained or scratch")
-        _require(m.architecture in ARCHITECTURES, "model.architecture", m.architecture,
-                 f"one of {ARCHITECTURES}")
         _require(0 < m.min_depth < m.max_depth, "model.min_depth", m.min_depth,
                  "0 < min_depth < max_depth")
         # DepthNet / DepthDecoder raise for these too, but only once the model is built.
@@ -164,8 +165,6 @@ class TrainConfig:
                  and len(set(m.scales)) == len(m.scales), "model.scales", m.scales,
                  "distinct scales within 0..3 including 0 (the output scale)")
         _require(0.0 <= lo.ssim_weight <= 1.0, "loss.ssim_weight", lo.ssim_weight, "within [0, 1]")
-        _require(m.pose_source in POSE_SOURCES, "model.pose_source", m.pose_source,
-                 f"one of {POSE_SOURCES}")
         _require(lo.velocity_weight >= 0.0, "loss.velocity_weight", lo.velocity_weight, ">= 0")
         _require(lo.velocity_huber_delta > 0.0, "loss.velocity_huber_delta",
                  lo.velocity_huber_delta, "> 0 metres")
@@ -174,9 +173,6 @@ class TrainConfig:
                  "true when loss.velocity_weight > 0 or model.pose_source uses odometry")
         _require(not (uses_odometry and d.use_stereo), "data.use_stereo", d.use_stereo,
                  "false when odometry sets the scale in metres (stereo fixes 0.1 units = 0.54 m)")
-        _require(lo.supervised_loss in ("l1", "l2", "smooth_l1"), "loss.supervised_loss",
-                 lo.supervised_loss, "l1, l2 or smooth_l1")
-        _require(r.amp in ("off", "bf16", "fp16"), "run.amp", r.amp, "off, bf16 or fp16")
         _require(r.cpu_threads >= 0, "run.cpu_threads", r.cpu_threads, ">= 0 (0: automatic)")
         self._validate_ranges()
         is_mono = m.architecture == "monodepth2"
@@ -306,6 +302,15 @@ def _build(cls: type, raw: dict[str, Any], prefix: str) -> Any:
 
 def _coerce(value: Any, hint: Any, key: str) -> Any:
     origin = typing.get_origin(hint)
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if isinstance(value, bool) or value not in choices:
+            quote = ""
+            if isinstance(value, bool):
+                quote = " (YAML reads a bare off/on/no/yes as false/true: quote it)"
+            raise ConfigError(f"{key}={value!r} is invalid; expected one of "
+                              f"{', '.join(choices)}{quote}")
+        return value
     if origin is list:
         (item_type,) = typing.get_args(hint)
         if not isinstance(value, list):

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import re
+import typing
 from pathlib import Path
 
 import pytest
 
 from training import trainer
-from training.config import ConfigError, load_config
+from training.config import ConfigError, Dataset, TrainConfig, load_config
+from training.datasets import DATASETS
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((REPO / "config" / "train").glob("*.yaml"))
@@ -83,6 +85,9 @@ def test_synthetic_config_runs_on_the_cpu_without_downloads() -> None:
         ("model:\n  scales: [1, 2, 3]\n", "model.scales"),  # no output scale 0
         ("model:\n  scales: [0, 1, 1]\n", "model.scales"),  # a scale twice
         ("model:\n  pose_source: gps\n", "model.pose_source"),  # not a choice
+        ("data:\n  dataset: kitty\n", "data.dataset"),
+        ("model:\n  architecture: unet2\n", "model.architecture"),
+        ("loss:\n  supervised_loss: huber\n", "loss.supervised_loss"),
         ("loss:\n  velocity_weight: -0.1\n", "loss.velocity_weight"),
         ("loss:\n  velocity_huber_delta: 0.0\n", "loss.velocity_huber_delta"),
         ("loss:\n  velocity_weight: 0.05\n", "data.odometry"),  # odometry term, none loaded
@@ -98,6 +103,30 @@ def test_bad_config_names_the_key(tmp_path: Path, text: str, key: str,
         load_config(path)
     assert run_train_command("--config", str(path)) == trainer.EXIT_CONFIG
     assert key in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("override", "choices"),
+    [
+        ("run.amp=fp8", "off, bf16, fp16"),
+        ("model.weights_init=imagenet", "pretrained, scratch"),
+        ("model.pose_source=gps", "network, odometry, odometry_refined"),
+    ],
+)
+def test_a_choice_key_lists_its_values_from_the_type(override: str, choices: str) -> None:
+    with pytest.raises(ConfigError, match=f"expected one of {choices}$"):
+        load_config(None, [override])
+
+
+def test_an_unquoted_off_gets_a_hint() -> None:
+    with pytest.raises(ConfigError, match="quote it"):
+        load_config(None, ["run.amp=off"])
+    assert load_config(None, ['run.amp="off"']).run.amp == "off"
+
+
+def test_every_dataset_choice_has_a_builder() -> None:
+    assert set(DATASETS) == set(typing.get_args(Dataset))
+    assert TrainConfig().data.dataset in DATASETS
 
 
 def test_bad_override_names_the_key(capsys: pytest.CaptureFixture[str]) -> None:
