@@ -64,8 +64,8 @@ class DataConfig:
     min_rotation: float = 0.5  # ... or degrees of turn; both below: a static frame, skipped
     min_image_change: float = 2.0  # without odometry: mean |grey difference| (0-255) to neighbours
     frame_cache: str = ""  # folder for decoded, resized frames (memory-mapped); empty: in memory
-    augment: bool = True  # colour jitter + flip for Monodepth2; seed-003 set for supervised
-    # Supervised models (added by the seed-003 work): per-channel RGB mean / std of the training
+    augment: bool = True  # colour jitter + flip for Monodepth2; Zheng et al.'s set for supervised
+    # Supervised models (Zheng et al.): per-channel RGB mean / std of the training
     # images in [0, 1] that the depth model normalises its input with. Empty: computed from the
     # training split when the task is built and written back here, so checkpoints carry them.
     input_mean: list[float] = field(default_factory=list)
@@ -105,7 +105,7 @@ class LossConfig:
     velocity_weight: float = 0.0
     velocity_huber_delta: float = 0.05  # metres: odometry noise below this is penalised softly
     supervised_loss: SupervisedLoss = "smooth_l1"  # supervised models only
-    smooth_l1_beta: float = 2.0  # metres; the seed chose the dataset's mean depth
+    smooth_l1_beta: float = 2.0  # metres; the paper chose the dataset's mean depth
 
 
 @dataclass

@@ -8,9 +8,9 @@ Eigen et al. / Monodepth2 table (lower is better except the deltas):
     abs_rel  = mean(|d - d*| / d*)          sq_rel   = mean((d - d*)^2 / d*)
     rmse     = sqrt(mean((d - d*)^2))        rmse_log = sqrt(mean((log d - log d*)^2))
     a1/a2/a3 = fraction with max(d / d*, d* / d) < 1.25, 1.25^2, 1.25^3
-Seed-003 table (supervised NYUv2; metres):
+Zheng et al.'s table (supervised NYUv2; metres):
     l1 = mean |d - d*|      l2 = mean (d - d*)^2      smooth_l1 = mean Huber_beta(d - d*)
-    with Huber_beta(x) = 0.5 x^2 / beta if |x| < beta else |x| - 0.5 beta (beta = 2 m in the seed).
+    with Huber_beta(x) = 0.5 x^2 / beta if |x| < beta else |x| - 0.5 beta (beta = 2 m in the paper).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Seed 003's augmentation keeps image and depth aligned, resamples depth with nearest neighbours,
-draws with the paper's probabilities, and the colour statistics are the pooled ones."""
+"""Zheng et al.'s augmentation keeps image and depth aligned, resamples depth with nearest
+neighbours, draws with the paper's probabilities, and the colour statistics are the pooled ones."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def test_grayscale_touches_only_the_network_input() -> None:
     assert pair.image_aug[20, 45, 0] == pytest.approx(expected, abs=1e-6)
 
 
-def test_draws_follow_the_seed_probabilities() -> None:
+def test_draws_follow_the_paper_probabilities() -> None:
     augmentation = DepthAugmentation()
     generator = torch.Generator().manual_seed(0)
     draws = [augmentation.draw(generator) for _ in range(4000)]

@@ -1,5 +1,5 @@
 """The supervised RGB-D datasets: the labelled-NYUv2 .mat (HDF5, MATLAB's transposed layout) and
-the NYU sequence folders, on generated rooms; the seed's split; augmentation inside samples."""
+the NYU sequence folders, on generated rooms; the paper's split; augmentation inside samples."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def data_config(**changes: object) -> DataConfig:
     return replace(base, **changes)
 
 
-def test_seed_split_proportions() -> None:
+def test_paper_split_proportions() -> None:
     sizes = {name: len(r) for name, r in nyu_labeled_split(1449).items()}
     assert sizes == {"train": 1040, "val": 240, "test": 169}
     small = nyu_labeled_split(30)

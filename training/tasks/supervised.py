@@ -1,4 +1,4 @@
-"""Supervised metric depth from RGB-D ground truth: the task that trains seed 003's four models.
+"""Supervised metric depth from RGB-D ground truth: the task that trains Zheng et al.'s four models.
 
 The trainer is generic over tasks (training.tasks); this one holds one network (unet | fpn |
 resnet_baseline | multiscale, built from `cfg.model`) wrapped in `MetricDepthModel`, and compares
@@ -55,7 +55,8 @@ class MetricDepthModel(nn.Module):
 
 
 class SupervisedTask(nn.Module):
-    """Trains one seed-003 network on `frames_aug[:, 0]` against `depth_gt` (metres, 0 unknown).
+    """Trains one of Zheng et al.'s networks on `frames_aug[:, 0]` against `depth_gt` (metres,
+    0 unknown).
 
     What it predicts, for callers holding only the task: `architecture_label` (e.g.
     "unet-resnet18"), `units` ("metric"), `metres_per_unit` (1.0), `min_depth` / `max_depth`

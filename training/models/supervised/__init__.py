@@ -1,4 +1,5 @@
-"""The four supervised depth networks of seed 003 (NYUv2), built from `cfg.model`.
+"""The four supervised depth networks of Zheng, Sznaier Camps and Guo, "Estimating Depth From RGB
+Monocular Images" (NYUv2; Zheng et al. elsewhere here), built from `cfg.model`.
 
 Every network maps a normalised N x 3 x H x W image to N x 1 x H x W raw depth logits; the task
 (training.tasks.supervised) adds the input normalisation and the logits -> metres mapping around it.

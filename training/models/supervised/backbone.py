@@ -1,4 +1,4 @@
-"""ResNet / ResNeXt feature trunks shared by the supervised models of the NYUv2 paper (seed 003).
+"""ResNet / ResNeXt feature trunks shared by the supervised NYUv2 models of Zheng et al.
 
 The trunk takes an already normalised N x 3 x H x W image (normalisation lives in the task's depth
 model, so the ONNX input stays RGB in [0, 1]) and returns five feature maps at strides 2, 4, 8, 16

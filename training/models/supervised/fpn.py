@@ -1,6 +1,6 @@
-"""Semantic feature pyramid network (Kirillov et al.'s panoptic FPN head) for depth, seed 003 §4.4.
+"""Semantic feature pyramid network for depth (Kirillov et al.'s panoptic head; Zheng et al. §4.4).
 
-The encoder is a torchvision ResNet or ResNeXt (the seed used ResNeXt-152 from ImageNet-5k, which
+The encoder is a torchvision ResNet or ResNeXt (the paper used ResNeXt-152 from ImageNet-5k, which
 torchvision lacks; resnext50_32x4d, resnext101_32x8d, resnext101_64x4d and resnet* are selectable).
 Pyramid: 1x1 lateral convolutions on the stride 4..32 features plus a nearest-neighbour top-down
 path, a 3x3 smoothing conv per level. Each level makes its own prediction features with a head of

@@ -1,10 +1,10 @@
-"""Eigen et al.'s coarse + fine multi-scale depth network, as modified in seed 003 (section 4.5).
+"""Eigen et al.'s coarse + fine multi-scale depth network, as modified by Zheng et al. (§4.5).
 
 Coarse (global) block: three conv / 2x max-pool / batch-norm blocks bring the image to 1/8 size, a
 conv block without pooling and a 1-filter conv follow, then two fully connected layers see the
 whole image and write a 1/4-size coarse map, up-sampled bilinearly to full size. Fine (local)
 block: convolutions without down-sampling; the coarse map joins as an extra channel after the
-first of them (Eigen's 63 + 1 = 64 channels). Batch norm between all convolutions is the seed's
+first of them (Eigen's 63 + 1 = 64 channels). Batch norm between all convolutions is the paper's
 change. The fully connected layers fix the input size at construction.
 """
 

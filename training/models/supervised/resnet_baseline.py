@@ -1,10 +1,11 @@
-"""The seed paper's baseline: a frozen ResNet18 with a fully connected head that writes a depth map.
+"""Zheng et al.'s baseline: a frozen ResNet18 with a fully connected head that writes a depth map.
 
-Seed 003, section 4.2: the classifier of an ImageNet ResNet18 is replaced by fully connected layers
-of 512, 512, 128, 4800 and 38400 outputs with ReLU between them; the last layer's outputs form a
-coarse depth map that one bilinear up-sampling brings to the input size. The paper's weaknesses are
-kept on purpose (it is the baseline): global pooling and the fully connected layers discard the
-spatial layout of the features, so predictions are blurry and biased towards the mean layout.
+Section 4.2 of the paper: the classifier of an ImageNet ResNet18 is replaced by fully connected
+layers of 512, 512, 128, 4800 and 38400 outputs with ReLU between them; the last layer's outputs
+form a coarse depth map that one bilinear up-sampling brings to the input size. The paper's
+weaknesses are kept on purpose (it is the baseline): global pooling and the fully connected layers
+discard the spatial layout of the features, so predictions are blurry and biased towards the mean
+layout.
 
 Coarse map shape: 38400 has no integer factorisation with the 3:4 aspect of 480 x 640 NYUv2
 frames, so the map is (H/4) x (W/2) = 120 x 320 at 480 x 640, exactly the paper's 38400 outputs.
@@ -22,7 +23,7 @@ from torch import nn
 
 from training.models.supervised.backbone import ResnetTrunk
 
-SEED_HIDDEN_WIDTHS = (512, 512, 128, 4800)  # seed 003's fully connected widths before the map
+PAPER_HIDDEN_WIDTHS = (512, 512, 128, 4800)  # Zheng et al.'s fully connected widths before the map
 
 
 class ResnetBaseline(nn.Module):
@@ -34,7 +35,7 @@ class ResnetBaseline(nn.Module):
 
     def __init__(self, height: int, width: int, pretrained: bool = False,
                  pretrained_path: str = "", freeze_encoder: bool = True,
-                 hidden_widths: tuple[int, ...] = SEED_HIDDEN_WIDTHS) -> None:
+                 hidden_widths: tuple[int, ...] = PAPER_HIDDEN_WIDTHS) -> None:
         super().__init__()
         if height <= 0 or width <= 0 or height % 4 or width % 2:
             raise ValueError(f"resnet_baseline input {height}x{width} (HxW) is invalid; expected "

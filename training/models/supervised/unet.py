@@ -1,7 +1,7 @@
-"""UNet with a ResNet encoder, as modified in seed 003 (section 4.3).
+"""UNet with a ResNet encoder, as modified by Zheng et al. (section 4.3).
 
 Ronneberger's encoder-bottleneck-decoder with skip connections, where the encoder is an ImageNet
-ResNet (the seed used ResNet-152; 18/34/50/101/152 are selectable) that may be frozen, and every
+ResNet (the paper used ResNet-152; 18/34/50/101/152 are selectable) that may be frozen, and every
 decoder block carries batch normalisation and dropout so it generalises from NYUv2's ~1000 images.
 """
 
