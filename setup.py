@@ -33,7 +33,7 @@ setup(
     entry_points={
         "console_scripts": [
             "monodepth_node = depth_ros.node:main",
-            "depth_infer = depth_ros.infer:main",
+            "depth_infer = depth_ros.offline:main",
         ],
     },
 )

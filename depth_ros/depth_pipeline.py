@@ -1,6 +1,6 @@
 """One RGB frame to metric depth: camera fit, inference, scale, resolution and range masking.
 
-The ROS node and the offline tool (`python -m depth_ros.infer`) both call `DepthPipeline.process`,
+The ROS node and the offline tool (`python -m depth_ros.offline`) both call `DepthPipeline.process`,
 so a frame gives the same depth, cloud and preview whichever way it arrives.
 """
 

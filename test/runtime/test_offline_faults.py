@@ -1,6 +1,6 @@
 """The offline tool under faults: a read-only or full disk, bad arguments, a broken model.
 
-Each case runs `python -m depth_ros.infer` as a user would and checks the exit status, the one
+Each case runs `python -m depth_ros.offline` as a user would and checks the exit status, the one
 `error:` line and what is left on disk (see test/fault_injection.py for how faults are made).
 """
 
@@ -23,7 +23,7 @@ from depth_ros.error_report import run_reporting_errors
 from test.fault_injection import files_in, one_error_line, read_only, run_tool
 from test.runtime.onnx_models import constant_depth_model
 
-INFER = "depth_ros.infer"
+INFER = "depth_ros.offline"
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Offline inference (`python -m depth_ros.infer`) on images, a video and rosbag2 recordings that
+"""Offline inference (`python -m depth_ros.offline`) on images, a video and rosbag2 recordings that
 the tests write themselves; outputs are read back and checked for units, sizes and geometry."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
 from depth_ros.frame_sources import input_names, read_frames
-from depth_ros.infer import depth_to_png16, main
+from depth_ros.offline import depth_to_png16, main
 from depth_ros.pointcloud import read_ply
 from test.runtime.onnx_models import constant_depth_model, make_contract, plane_depth_model
 

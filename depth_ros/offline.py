@@ -1,8 +1,8 @@
 """Offline depth for your own footage, no ROS needed.
 
-    python -m depth_ros.infer model.onnx frames/ --out depth_out
-    python -m depth_ros.infer model.onnx drive.mp4 --intrinsics camera.yaml --ply
-    python -m depth_ros.infer model.onnx my_bag/ --topic /camera/image_raw --npy --ply
+    python -m depth_ros.offline model.onnx frames/ --out depth_out
+    python -m depth_ros.offline model.onnx drive.mp4 --intrinsics camera.yaml --ply
+    python -m depth_ros.offline model.onnx my_bag/ --topic /camera/image_raw --npy --ply
 
 Inputs are image files, folders of images, videos, or rosbag2 recordings (sqlite3 or MCAP) with an
 image topic. For every frame it writes, under --out:
@@ -48,7 +48,7 @@ from depth_ros.inference import DepthEstimator, ModelLoadError
 from depth_ros.pointcloud import write_ply
 from depth_ros.scale import MetricScaler, ScaleMode
 
-log = logging.getLogger("depth_ros.infer")
+log = logging.getLogger("depth_ros.offline")
 MAX_PNG16_M = 65.535  # metres that fit in a uint16 of millimetres
 
 
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(argv: list[str]) -> int:
     """Parse `argv` and write depth for every input (exceptions escape)."""
     parser = argparse.ArgumentParser(
-        prog="python -m depth_ros.infer",
+        prog="python -m depth_ros.offline",
         description=__doc__.split("\n")[0],
         epilog=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
