@@ -31,7 +31,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from training.config import DataConfig, load_config
-from training.datasets import build_dataset, find_split
+from training.datasets import find_split
+from training.datasets.build import build_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 JPEG_QUALITY = 92

@@ -42,7 +42,8 @@ from torch.utils.data import default_collate
 
 import training.tasks.monodepth2
 from training.config import TrainConfig, load_config
-from training.datasets import build_dataset, find_split
+from training.datasets import find_split
+from training.datasets.build import build_dataset
 from training.device import setup_runtime, teardown_runtime
 from training.evaluation.protocol import Scaling
 from training.evaluation.runner import evaluate_depth_model

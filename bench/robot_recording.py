@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 from training.config import load_config
-from training.datasets import build_dataset
 from training.datasets.augment import Augmentation
+from training.datasets.build import build_dataset
 from training.synthetic.rosbag2 import STORAGES, generate_robot
 
 

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from training.config import ConfigError, TrainConfig, load_config
-from training.datasets import build_dataset, find_split
+from training.datasets import find_split
+from training.datasets.build import build_dataset
 from training.device import setup_runtime
 from training.evaluation.runner import evaluate_depth_model
 from training.models.supervised import SUPERVISED_ARCHITECTURES, architecture_label

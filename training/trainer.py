@@ -68,7 +68,8 @@ from training.checkpoint import (
     save_checkpoint,
 )
 from training.config import ConfigError, TrainConfig, config_to_dict, load_config, save_config
-from training.datasets import DatasetError, build_dataset, find_split
+from training.datasets import DatasetError, find_split
+from training.datasets.build import build_dataset
 from training.depth_prior import median_depth_prior
 from training.device import Runtime, preserved_rng, seed_everything, setup_runtime, teardown_runtime
 from training.evaluation.protocol import Scaling, protocol_for, score_image

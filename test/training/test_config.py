@@ -15,7 +15,7 @@ import pytest
 
 from training import trainer
 from training.config import ConfigError, Dataset, TrainConfig, load_config
-from training.datasets import DATASETS
+from training.datasets.build import DATASETS
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((REPO / "config" / "train").glob("*.yaml"))

@@ -17,12 +17,10 @@ from torchvision.transforms import ColorJitter
 from test.camera_files import write_intrinsics
 from training.config import ConfigError, DataConfig
 from training.datasets import (
-    DATASETS,
     KINECT_NORMALIZED_K,
     KITTI_NORMALIZED_K,
     DatasetError,
     SplitEntry,
-    build_dataset,
     find_split,
     read_split,
 )
@@ -32,6 +30,7 @@ from training.datasets.augment import (
     apply_color_jitter,
     sample_augmentation,
 )
+from training.datasets.build import DATASETS, build_dataset
 
 DRIVE = "2000_01_01/2000_01_01_drive_0001_sync"
 ROOM = "synthetic_room_0000"

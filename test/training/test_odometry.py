@@ -18,8 +18,9 @@ import torch
 
 from training import geometry
 from training.config import DataConfig
-from training.datasets import DatasetError, build_dataset
+from training.datasets import DatasetError
 from training.datasets.augment import Augmentation
+from training.datasets.build import build_dataset
 from training.datasets.odometry import (
     ODOMETRY_FILE,
     OdometryTrack,

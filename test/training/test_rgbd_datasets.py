@@ -14,12 +14,8 @@ import pytest
 import torch
 
 from training.config import DataConfig
-from training.datasets import (
-    KINECT_NORMALIZED_K,
-    DatasetError,
-    build_dataset,
-    read_split,
-)
+from training.datasets import KINECT_NORMALIZED_K, DatasetError, read_split
+from training.datasets.build import build_dataset
 from training.datasets.depth_augment import AugmentationDraw
 from training.datasets.rgbd import (
     NYU_LABELED_FILE,

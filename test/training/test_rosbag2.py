@@ -24,8 +24,9 @@ from training import geometry
 from training.__main__ import main as training_main
 from training.checkpoint import save_checkpoint
 from training.config import DataConfig, TrainConfig, config_to_dict
-from training.datasets import DatasetError, build_dataset, find_split
+from training.datasets import DatasetError, find_split
 from training.datasets.augment import Augmentation
+from training.datasets.build import build_dataset
 from training.datasets.rosbag2 import MIN_MOVING_FRAMES, evaluation_data, find_bags
 from training.datasets.split_frames import eval_dataset
 from training.evaluate import add_arguments as evaluate_arguments

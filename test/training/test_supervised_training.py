@@ -15,7 +15,8 @@ import torch
 from depth_ros.contract import INPUT_NAME, OUTPUT_NAME
 from training.__main__ import main as cli_main
 from training.config import TrainConfig, load_config
-from training.datasets import KINECT_NORMALIZED_K, build_dataset
+from training.datasets import KINECT_NORMALIZED_K
+from training.datasets.build import build_dataset
 from training.device import setup_runtime
 from training.evaluation.runner import evaluate_depth_model
 from training.export import export_onnx

@@ -1,9 +1,8 @@
 """Datasets for depth training: on-disk layouts, split files and the cameras they imply.
 
-`build_dataset(cfg.data, split_file, train)` is all the trainer needs. It dispatches on
-`cfg.dataset` through DATASETS, a plain dict name -> builder, so other modules register theirs
-there. Builders import their module when called: this package imports without torch, which keeps
-the synthetic generator (training/synthetic, numpy + OpenCV) light.
+This module holds what every layout shares (split files, errors, the cameras) and imports
+without torch, which keeps the synthetic generator (numpy + OpenCV) light; `build_dataset` in
+training/datasets/build.py picks the layout's dataset for `cfg.dataset`.
 
 Layouts (paths relative to `cfg.root`):
     kitti   <date>/<date>_drive_<n>_sync/image_02|image_03/data/%010d.png|jpg
@@ -18,20 +17,13 @@ splits are the names in TIME_SPLITS instead of files.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from depth_ros.camera import PinholeIntrinsics
 from training.config import ConfigError
-
-if TYPE_CHECKING:
-    from torch.utils.data import Dataset
-
-    from training.config import DataConfig
 
 
 class DatasetError(ValueError):
@@ -135,63 +127,3 @@ KINECT_INTRINSICS = PinholeIntrinsics(
     fx=518.858, fy=519.470, cx=325.582, cy=253.736, width=640, height=480
 )
 KINECT_NORMALIZED_K = NormalizedIntrinsics(*KINECT_INTRINSICS.normalized())
-
-
-DatasetBuilder = Callable[["DataConfig", "str | Path", bool], "Dataset"]
-
-
-def _build_kitti(cfg: DataConfig, split_file: str | Path, train: bool) -> Dataset:
-    from training.datasets.kitti import KittiRawDataset
-
-    return KittiRawDataset(cfg, split_file, train)
-
-
-def _build_nyu(cfg: DataConfig, split_file: str | Path, train: bool) -> Dataset:
-    from training.datasets.nyu import NyuSequenceDataset
-
-    return NyuSequenceDataset(cfg, split_file, train)
-
-
-def _build_folder(cfg: DataConfig, split_file: str | Path, train: bool) -> Dataset:
-    from training.datasets.folder import ImageFolderDataset
-
-    return ImageFolderDataset(cfg, split_file, train)
-
-
-def _build_rosbag2(cfg: DataConfig, split_file: str | Path, train: bool) -> Dataset:
-    from training.datasets.rosbag2 import RosbagDataset
-
-    return RosbagDataset(cfg, str(split_file), train)
-
-
-def _build_nyu_labeled(cfg: DataConfig, split_file: str | Path, train: bool) -> Dataset:
-    from training.datasets.rgbd import NyuLabeledDataset
-
-    return NyuLabeledDataset(cfg, split_file, train)
-
-
-def _build_rgbd_folder(cfg: DataConfig, split_file: str | Path, train: bool) -> Dataset:
-    from training.datasets.rgbd import RgbdFolderDataset
-
-    return RgbdFolderDataset(cfg, split_file, train)
-
-
-# cfg.data.dataset -> builder(cfg.data, split_file, train). Add entries here for new datasets.
-DATASETS: dict[str, DatasetBuilder] = {
-    "kitti": _build_kitti,
-    "nyu": _build_nyu,
-    "folder": _build_folder,
-    "nyu_labeled": _build_nyu_labeled,  # supervised NYUv2 data (Zheng et al.), see rgbd.py
-    "rgbd_folder": _build_rgbd_folder,
-    "rosbag2": _build_rosbag2,
-}
-
-
-def build_dataset(cfg: DataConfig, split_file: str | Path, train: bool) -> Dataset:
-    """Dataset `cfg.dataset` over `split_file`; train=True enables augmentation if cfg.augment."""
-    builder = DATASETS.get(cfg.dataset)
-    if builder is None:
-        raise ConfigError(
-            f"data.dataset={cfg.dataset!r} is invalid; expected one of {sorted(DATASETS)}"
-        )
-    return builder(cfg, split_file, train)

@@ -84,7 +84,8 @@ class RosbagDataset(SequenceDataset):
 
     has_odometry = True
 
-    def __init__(self, cfg: DataConfig, split: str, train: bool):
+    def __init__(self, cfg: DataConfig, split: str | Path, train: bool):
+        split = str(split)
         if split not in TIME_SPLITS:
             raise DatasetError(f"rosbag2 split {split!r} is invalid; expected one of "
                                f"{TIME_SPLITS} (recordings are split by time, not by files)")

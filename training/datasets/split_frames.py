@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from training.config import DataConfig
-from training.datasets import build_dataset, find_split
+from training.datasets import find_split
+from training.datasets.build import build_dataset
 
 
 def eval_dataset(data: DataConfig, split: str | Path, size: tuple[int, int]) -> Any:

@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.config import ConfigError, DataConfig, TrainConfig
-from training.datasets import DatasetError, build_dataset, find_split
+from training.datasets import DatasetError, find_split
+from training.datasets.build import build_dataset
 from training.datasets.depth_augment import channel_statistics
 from training.datasets.split_frames import spread_indices
 from training.models.supervised import architecture_label, build_supervised_network
