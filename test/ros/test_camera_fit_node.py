@@ -16,7 +16,9 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
-from demo.ros_link import (
+from depth_ros.image_codec import image_to_array
+from depth_ros.input_qos import camera_qos
+from harness.ros_link import (
     RosHarness,
     camera_info_message,
     image_message,
@@ -24,8 +26,6 @@ from demo.ros_link import (
     stamp_of,
     wait_until,
 )
-from depth_ros.image_codec import image_to_array
-from depth_ros.input_qos import camera_qos
 from test.ros.scene import FRAME_ID, node_parameters
 from test.runtime.onnx_models import disc_image, disc_size_model, make_contract
 from test.runtime.test_camera_fit import CAMERAS, DISC_DEPTH_M, DISC_RADIUS_M

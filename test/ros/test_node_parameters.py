@@ -14,8 +14,9 @@ import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CameraInfo, Image
 
-from demo.node_process import REPO_ROOT
-from demo.ros_link import (
+from depth_ros.image_codec import image_to_array
+from harness.node_process import REPO_ROOT
+from harness.ros_link import (
     RosHarness,
     camera_info_message,
     diagnostic_values,
@@ -24,7 +25,6 @@ from demo.ros_link import (
     stamp_of,
     wait_until,
 )
-from depth_ros.image_codec import image_to_array
 from test.ros.scene import (
     FRAME_ID,
     METRES_PER_UNIT,

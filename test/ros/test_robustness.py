@@ -21,7 +21,7 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from demo.ros_link import (
+from harness.ros_link import (
     RosHarness,
     camera_info_message,
     diagnostic_values,

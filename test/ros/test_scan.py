@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo, Image, LaserScan
 
-from demo.ros_link import (
+from harness.ros_link import (
     RosHarness,
     camera_info_message,
     image_message,
