@@ -22,6 +22,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from depth_ros.camera import PinholeIntrinsics
 from depth_ros.contract import INPUT_NAME, OUTPUT_NAME
 from depth_ros.image_codec import image_to_array
+from harness.onnx_models import make_contract, save_model
 from harness.ros_link import (
     RosHarness,
     camera_info_message,
@@ -31,8 +32,7 @@ from harness.ros_link import (
     stamp_of,
     wait_until,
 )
-from test.ros.scene import FRAME_ID, node_parameters
-from test.runtime.onnx_models import make_contract, save_model
+from harness.scenes import FRAME_ID, node_parameters
 
 pytestmark = pytest.mark.ros
 

@@ -16,6 +16,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from depth_ros.image_codec import image_to_array
 from harness.node_process import REPO_ROOT
+from harness.onnx_models import constant_depth_model, plane_depth_model
 from harness.ros_link import (
     RosHarness,
     camera_info_message,
@@ -25,7 +26,7 @@ from harness.ros_link import (
     stamp_of,
     wait_until,
 )
-from test.ros.scene import (
+from harness.scenes import (
     FRAME_ID,
     METRES_PER_UNIT,
     PLANE_DISTANCE,
@@ -36,7 +37,6 @@ from test.ros.scene import (
     plane_model_depth,
     random_rgb,
 )
-from test.runtime.onnx_models import constant_depth_model, plane_depth_model
 
 pytestmark = pytest.mark.ros
 

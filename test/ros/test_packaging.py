@@ -34,9 +34,9 @@ from harness.colcon import (
     site_packages,
 )
 from harness.node_process import REPO_ROOT, ros_environment
+from harness.onnx_models import constant_depth_model
 from harness.ros_link import RosHarness, image_message, send_until_received, stamp_of
-from test.ros.scene import FRAME_ID, node_parameters, plane_contract, random_rgb
-from test.runtime.onnx_models import constant_depth_model
+from harness.scenes import FRAME_ID, node_parameters, plane_contract, random_rgb
 
 pytestmark = pytest.mark.ros
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo, Image, LaserScan
 
+from harness.onnx_models import contract_intrinsics, plane_depth_model
 from harness.ros_link import (
     RosHarness,
     camera_info_message,
@@ -21,7 +22,7 @@ from harness.ros_link import (
     send_until_received,
     stamp_of,
 )
-from test.ros.scene import (
+from harness.scenes import (
     FRAME_ID,
     METRES_PER_UNIT,
     image_camera,
@@ -29,7 +30,6 @@ from test.ros.scene import (
     plane_contract,
     random_rgb,
 )
-from test.runtime.onnx_models import contract_intrinsics, plane_depth_model
 from test.runtime.test_laser_scan import column_angles, wall_normal, wall_range
 
 pytestmark = pytest.mark.ros

@@ -19,7 +19,7 @@ from depth_ros.camera_fit import FOCAL_RATIO_WARN, fit_camera
 from depth_ros.depth_pipeline import DepthPipeline, cloud_points
 from depth_ros.inference import DepthEstimator
 from depth_ros.scale import MetricScaler
-from test.runtime.onnx_models import disc_image, disc_size_model, make_contract
+from harness.onnx_models import disc_image, disc_size_model, make_contract
 
 DISC_RADIUS_M = 0.5
 DISC_DEPTH_M = 5.0

@@ -9,7 +9,7 @@ import pytest
 
 from depth_ros.camera import PinholeIntrinsics
 from depth_ros.laser_scan import depth_to_scan, scan_frame_id
-from test.runtime.onnx_models import plane_depth
+from harness.onnx_models import plane_depth
 
 CAMERA = PinholeIntrinsics(120.0, 120.0, 75.3, 40.0, 160, 80)
 WALL_DISTANCE_M = 3.0  # from the camera centre to the wall plane

@@ -14,7 +14,7 @@ import numpy as np
 
 from depth_ros.camera import PinholeIntrinsics
 from depth_ros.contract import ModelContract
-from test.runtime.onnx_models import contract_intrinsics, make_contract, plane_depth
+from harness.onnx_models import contract_intrinsics, make_contract, plane_depth
 
 FRAME_ID = "camera_optical_frame"
 IMAGE_WIDTH, IMAGE_HEIGHT = 256, 128
