@@ -1,12 +1,21 @@
-"""The camera the ROS tests pretend to be, and the node parameters they start from.
+"""The scenes tests show the runtime and the node, each with the answer it must give.
 
-Images are 256 x 128 pixels; the test models take 64 x 32 (a quarter of each side), so the node
-must resize the image and scale K and P. The camera is the models' training camera (KITTI-like
-normalised intrinsics), so depth at model resolution is analytic in that camera's pixels.
+The ROS tests' camera and the node parameters they start from: images are 256 x 128 pixels; the
+test models take 64 x 32 (a quarter of each side), so the node must resize the image and scale K
+and P. The camera is the models' training camera (KITTI-like normalised intrinsics), so depth at
+model resolution is analytic in that camera's pixels.
+
+A disc (`DISC_RADIUS_M`, `DISC_DEPTH_M` in front of the camera on its optical axis) seen through
+two robot cameras unlike the training camera (`CAMERAS`), for the camera fit, in process and
+through the node; `onnx_models.disc_size_model` judges its depth from its apparent size.
+
+A vertical wall turned towards the camera's right (`wall_normal`), with the horizontal range
+along each scan angle (`wall_range`, `column_angles`), for the laser scan.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +62,37 @@ def node_parameters(model: Path, **overrides: Any) -> dict[str, Any]:
     }
     parameters.update(overrides)
     return parameters
+
+
+DISC_RADIUS_M = 0.5
+DISC_DEPTH_M = 5.0
+
+
+def pinhole(width: int, height: int, horizontal_fov_deg: float) -> PinholeIntrinsics:
+    """Square pixels, centred principal point, the given horizontal field of view."""
+    fx = (width / 2.0) / math.tan(math.radians(horizontal_fov_deg) / 2.0)
+    return PinholeIntrinsics(fx, fx, width / 2.0, height / 2.0, width, height)
+
+
+CAMERAS = {
+    "4:3, 90 deg": pinhole(640, 480, 90.0),
+    "2.4:1, 44 deg": pinhole(960, 400, 44.0),
+}
+
+
+def wall_normal(yaw_deg: float) -> tuple[float, float, float]:
+    """Unit normal (optical frame) of a vertical wall turned `yaw_deg` towards the right."""
+    yaw = math.radians(yaw_deg)
+    return (math.sin(yaw), 0.0, math.cos(yaw))
+
+
+def wall_range(angle: np.ndarray, distance: float, yaw_deg: float) -> np.ndarray:
+    """Horizontal distance to the wall along scan angle(s) (x forward, y left): the ray
+    r (cos a, sin a) is the optical point (x, z) = (-r sin a, r cos a), and n . X = distance."""
+    nx, _, nz = wall_normal(yaw_deg)
+    return distance / (nz * np.cos(angle) - nx * np.sin(angle))
+
+
+def column_angles(camera: PinholeIntrinsics) -> np.ndarray:
+    """The scan angle (x forward, y left) of each pixel column's ray."""
+    return -np.arctan((np.arange(camera.width) - camera.cx) / camera.fx)

@@ -27,8 +27,7 @@ from harness.ros_link import (
     stamp_of,
     wait_until,
 )
-from harness.scenes import FRAME_ID, node_parameters
-from test.runtime.test_camera_fit import CAMERAS, DISC_DEPTH_M, DISC_RADIUS_M
+from harness.scenes import CAMERAS, DISC_DEPTH_M, DISC_RADIUS_M, FRAME_ID, node_parameters
 
 pytestmark = pytest.mark.ros
 

@@ -25,12 +25,14 @@ from harness.ros_link import (
 from harness.scenes import (
     FRAME_ID,
     METRES_PER_UNIT,
+    column_angles,
     image_camera,
     node_parameters,
     plane_contract,
     random_rgb,
+    wall_normal,
+    wall_range,
 )
-from test.runtime.test_laser_scan import column_angles, wall_normal, wall_range
 
 pytestmark = pytest.mark.ros
 
