@@ -41,8 +41,12 @@ from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
-from demo.node_process import NodeProcess, claim_domain_id, localhost_discovery
-from demo.ros_link import (
+from depth_ros.camera import PinholeIntrinsics
+from depth_ros.inference import DepthEstimator
+from depth_ros.pointcloud import depth_to_points, points_to_pointcloud2
+from depth_ros.providers import DEFAULT_PROVIDERS
+from harness.node_process import NodeProcess, claim_domain_id, localhost_discovery
+from harness.ros_link import (
     Recorder,
     RosHarness,
     camera_info_message,
@@ -52,10 +56,6 @@ from demo.ros_link import (
     stamp_of,
     wait_until,
 )
-from depth_ros.camera import PinholeIntrinsics
-from depth_ros.inference import DepthEstimator
-from depth_ros.pointcloud import depth_to_points, points_to_pointcloud2
-from depth_ros.providers import DEFAULT_PROVIDERS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CAMERA_WIDTH, CAMERA_HEIGHT = 1242, 375  # KITTI's rectified camera

@@ -1,1 +1,1 @@
-"""End-to-end demo of depth_ros and the tools that drive a running node over DDS."""
+"""`make demo`: the robot workflow end to end, record -> train -> deploy, on generated data."""

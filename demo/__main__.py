@@ -24,12 +24,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from demo.colcon import colcon_build, install_environment, installed_executable
-from demo.node_process import NodeProcess, claim_domain_id, localhost_discovery
 from demo.recording import HeldOut, held_out_frames
 from demo.report import DemoReport, write_report
-from demo.ros_link import RosHarness
 from demo.stream import StreamResult, stream_frames
+from harness.colcon import colcon_build, install_environment, installed_executable
+from harness.node_process import NodeProcess, claim_domain_id, localhost_discovery
+from harness.ros_link import RosHarness
 from training.__main__ import main as training_main
 from training.config import ConfigError, TrainConfig, config_to_dict, load_config
 from training.export import export_onnx

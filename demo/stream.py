@@ -14,7 +14,10 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-from demo.ros_link import (
+from depth_ros.camera import PinholeIntrinsics
+from depth_ros.image_codec import image_to_array
+from depth_ros.pointcloud import pointcloud2_to_array
+from harness.ros_link import (
     RosHarness,
     camera_info_message,
     diagnostic_values,
@@ -22,9 +25,6 @@ from demo.ros_link import (
     index_of,
     stamp_of,
 )
-from depth_ros.camera import PinholeIntrinsics
-from depth_ros.image_codec import image_to_array
-from depth_ros.pointcloud import pointcloud2_to_array
 
 
 @dataclass

@@ -2,8 +2,8 @@
 in its own process, and a colcon build of the package (once per session, in a temp dir).
 
 Every test here talks real DDS (Fast DDS, discovery limited to localhost). Domains are claimed
-with a file lock in the temp dir (demo.node_process.claim_domain_id, which the demo and the bench
-use too), so concurrent pytest runs on one machine never share one.
+with a file lock in the temp dir (harness.node_process.claim_domain_id, which the demo and the
+bench use too), so concurrent pytest runs on one machine never share one.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from demo.colcon import colcon_build
-from demo.node_process import NodeProcess, claim_domain_id, localhost_discovery
-from demo.ros_link import RosHarness
+from harness.colcon import colcon_build
+from harness.node_process import NodeProcess, claim_domain_id, localhost_discovery
+from harness.ros_link import RosHarness
 
 
 @pytest.fixture

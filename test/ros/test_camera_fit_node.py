@@ -2,7 +2,7 @@
 training camera, the true depth from both, and the corrections in /diagnostics.
 
 The model judges the depth of a 0.5 m disc from its apparent size under a KITTI-like training
-camera (test.runtime.onnx_models.disc_size_model); the disc is 5 m in front of each camera.
+camera (harness.onnx_models.disc_size_model); the disc is 5 m in front of each camera.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image
 
-from demo.ros_link import (
+from depth_ros.image_codec import image_to_array
+from depth_ros.input_qos import camera_qos
+from harness.onnx_models import disc_image, disc_size_model, make_contract
+from harness.ros_link import (
     RosHarness,
     camera_info_message,
     image_message,
@@ -24,11 +27,7 @@ from demo.ros_link import (
     stamp_of,
     wait_until,
 )
-from depth_ros.image_codec import image_to_array
-from depth_ros.input_qos import camera_qos
-from test.ros.scene import FRAME_ID, node_parameters
-from test.runtime.onnx_models import disc_image, disc_size_model, make_contract
-from test.runtime.test_camera_fit import CAMERAS, DISC_DEPTH_M, DISC_RADIUS_M
+from harness.scenes import CAMERAS, DISC_DEPTH_M, DISC_RADIUS_M, FRAME_ID, node_parameters
 
 pytestmark = pytest.mark.ros
 

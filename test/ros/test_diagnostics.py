@@ -11,9 +11,9 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from sensor_msgs.msg import Image, LaserScan
 
-from demo.ros_link import RosHarness, image_message, send_until_received, stamp_of, wait_until
-from test.ros.scene import FRAME_ID, node_parameters, plane_contract, random_rgb
-from test.runtime.onnx_models import constant_depth_model
+from harness.onnx_models import constant_depth_model
+from harness.ros_link import RosHarness, image_message, send_until_received, stamp_of, wait_until
+from harness.scenes import FRAME_ID, node_parameters, plane_contract, random_rgb
 
 pytestmark = pytest.mark.ros
 

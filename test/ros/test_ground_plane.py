@@ -19,7 +19,11 @@ from diagnostic_msgs.msg import DiagnosticArray
 from onnx import helper, numpy_helper
 from sensor_msgs.msg import CameraInfo, Image
 
-from demo.ros_link import (
+from depth_ros.camera import PinholeIntrinsics
+from depth_ros.contract import INPUT_NAME, OUTPUT_NAME
+from depth_ros.image_codec import image_to_array
+from harness.onnx_models import make_contract, save_model
+from harness.ros_link import (
     RosHarness,
     camera_info_message,
     diagnostic_values,
@@ -28,11 +32,7 @@ from demo.ros_link import (
     stamp_of,
     wait_until,
 )
-from depth_ros.camera import PinholeIntrinsics
-from depth_ros.contract import INPUT_NAME, OUTPUT_NAME
-from depth_ros.image_codec import image_to_array
-from test.ros.scene import FRAME_ID, node_parameters
-from test.runtime.onnx_models import make_contract, save_model
+from harness.scenes import FRAME_ID, node_parameters
 
 pytestmark = pytest.mark.ros
 

@@ -18,7 +18,12 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-from demo.ros_link import (
+from depth_ros.image_codec import image_to_array
+from depth_ros.inference import DepthEstimator
+from depth_ros.pointcloud import pointcloud2_to_array, unpack_rgb
+from depth_ros.providers import DEFAULT_PROVIDERS
+from harness.onnx_models import contract_intrinsics, plane_depth, plane_depth_model
+from harness.ros_link import (
     RosHarness,
     camera_info_message,
     diagnostic_values,
@@ -27,11 +32,7 @@ from demo.ros_link import (
     stamp_of,
     wait_until,
 )
-from depth_ros.image_codec import image_to_array
-from depth_ros.inference import DepthEstimator
-from depth_ros.pointcloud import pointcloud2_to_array, unpack_rgb
-from depth_ros.providers import DEFAULT_PROVIDERS
-from test.ros.scene import (
+from harness.scenes import (
     FRAME_ID,
     IMAGE_HEIGHT,
     IMAGE_WIDTH,
@@ -43,7 +44,6 @@ from test.ros.scene import (
     plane_contract,
     plane_model_depth,
 )
-from test.runtime.onnx_models import contract_intrinsics, plane_depth, plane_depth_model
 
 pytestmark = pytest.mark.ros
 

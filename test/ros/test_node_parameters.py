@@ -14,8 +14,10 @@ import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CameraInfo, Image
 
-from demo.node_process import REPO_ROOT
-from demo.ros_link import (
+from depth_ros.image_codec import image_to_array
+from harness.node_process import REPO_ROOT
+from harness.onnx_models import constant_depth_model, plane_depth_model
+from harness.ros_link import (
     RosHarness,
     camera_info_message,
     diagnostic_values,
@@ -24,8 +26,7 @@ from demo.ros_link import (
     stamp_of,
     wait_until,
 )
-from depth_ros.image_codec import image_to_array
-from test.ros.scene import (
+from harness.scenes import (
     FRAME_ID,
     METRES_PER_UNIT,
     PLANE_DISTANCE,
@@ -36,7 +37,6 @@ from test.ros.scene import (
     plane_model_depth,
     random_rgb,
 )
-from test.runtime.onnx_models import constant_depth_model, plane_depth_model
 
 pytestmark = pytest.mark.ros
 

@@ -17,11 +17,11 @@ from diagnostic_msgs.msg import DiagnosticArray
 from onnx import helper, numpy_helper
 from sensor_msgs.msg import Image
 
-from demo.ros_link import RosHarness, diagnostic_values, image_message, index_of, stamp_of
 from depth_ros.contract import INPUT_NAME, OUTPUT_NAME
 from depth_ros.inference import DepthEstimator
-from test.ros.scene import FRAME_ID, node_parameters
-from test.runtime.onnx_models import make_contract, save_model
+from harness.onnx_models import make_contract, save_model
+from harness.ros_link import RosHarness, diagnostic_values, image_message, index_of, stamp_of
+from harness.scenes import FRAME_ID, node_parameters
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 

@@ -26,17 +26,17 @@ import pytest
 import yaml
 from sensor_msgs.msg import Image
 
-from demo.colcon import (
+from harness.colcon import (
     PACKAGE,
     install_environment,
     installed_executable,
     package_prefix,
     site_packages,
 )
-from demo.node_process import ros_environment
-from demo.ros_link import RosHarness, image_message, send_until_received, stamp_of
-from test.ros.scene import FRAME_ID, node_parameters, plane_contract, random_rgb
-from test.runtime.onnx_models import constant_depth_model
+from harness.node_process import REPO_ROOT, ros_environment
+from harness.onnx_models import constant_depth_model
+from harness.ros_link import RosHarness, image_message, send_until_received, stamp_of
+from harness.scenes import FRAME_ID, node_parameters, plane_contract, random_rgb
 
 pytestmark = pytest.mark.ros
 
@@ -79,8 +79,6 @@ def test_colcon_can_select_the_package() -> None:
     colcon = Path(sys.executable).parent / "colcon"
     result = subprocess.run([str(colcon), "build", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "--packages-select" in result.stdout, result.stderr
-    from demo.node_process import REPO_ROOT
-
     pins = (REPO_ROOT / "requirements.txt").read_text().splitlines()
     assert any(line.startswith("colcon-package-selection==") for line in pins)
 
@@ -88,8 +86,6 @@ def test_colcon_can_select_the_package() -> None:
 def test_tests_collect_without_torch_and_say_why_training_is_skipped(tmp_path: Path) -> None:
     """`colcon test` on a robot: torch is missing there (hidden here by a stand-in module
     that fails to import as a missing one does)."""
-    from demo.node_process import REPO_ROOT
-
     hidden = tmp_path / "torch"
     hidden.mkdir()
     (hidden / "__init__.py").write_text(
@@ -186,8 +182,6 @@ def test_launch_file_arguments_and_what_it_starts_exist_in_the_install_tree(
 
 
 def test_rviz_config_shows_input_depth_preview_and_cloud_in_the_optical_frame() -> None:
-    from demo.node_process import REPO_ROOT
-
     config = yaml.safe_load((REPO_ROOT / "rviz" / "monodepth.rviz").read_text())
     manager = config["Visualization Manager"]
     displays = {

@@ -17,10 +17,10 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from demo.ros_link import RosHarness, diagnostic_values, image_message, stamp_of, wait_until
 from depth_ros.input_qos import camera_qos
-from test.ros.scene import FRAME_ID, node_parameters, plane_contract
-from test.runtime.onnx_models import constant_depth_model
+from harness.onnx_models import constant_depth_model
+from harness.ros_link import RosHarness, diagnostic_values, image_message, stamp_of, wait_until
+from harness.scenes import FRAME_ID, node_parameters, plane_contract
 
 pytestmark = pytest.mark.ros
 

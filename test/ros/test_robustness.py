@@ -21,7 +21,8 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from demo.ros_link import (
+from harness.onnx_models import constant_depth_model, constant_tensor_model
+from harness.ros_link import (
     RosHarness,
     camera_info_message,
     diagnostic_values,
@@ -30,8 +31,7 @@ from demo.ros_link import (
     stamp_of,
     wait_until,
 )
-from test.ros.scene import FRAME_ID, image_camera, node_parameters, plane_contract, random_rgb
-from test.runtime.onnx_models import constant_depth_model, constant_tensor_model
+from harness.scenes import FRAME_ID, image_camera, node_parameters, plane_contract, random_rgb
 
 pytestmark = pytest.mark.ros
 

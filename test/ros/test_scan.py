@@ -14,23 +14,25 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo, Image, LaserScan
 
-from demo.ros_link import (
+from harness.onnx_models import contract_intrinsics, plane_depth_model
+from harness.ros_link import (
     RosHarness,
     camera_info_message,
     image_message,
     send_until_received,
     stamp_of,
 )
-from test.ros.scene import (
+from harness.scenes import (
     FRAME_ID,
     METRES_PER_UNIT,
+    column_angles,
     image_camera,
     node_parameters,
     plane_contract,
     random_rgb,
+    wall_normal,
+    wall_range,
 )
-from test.runtime.onnx_models import contract_intrinsics, plane_depth_model
-from test.runtime.test_laser_scan import column_angles, wall_normal, wall_range
 
 pytestmark = pytest.mark.ros
 

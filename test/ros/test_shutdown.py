@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from sensor_msgs.msg import Image
 
-from demo.colcon import install_environment, installed_executable
-from demo.ros_link import RosHarness, image_message, send_until_received, stamp_of
-from test.ros.scene import FRAME_ID, node_parameters, plane_contract, random_rgb
-from test.runtime.onnx_models import constant_depth_model
+from harness.colcon import install_environment, installed_executable
+from harness.onnx_models import constant_depth_model
+from harness.ros_link import RosHarness, image_message, send_until_received, stamp_of
+from harness.scenes import FRAME_ID, node_parameters, plane_contract, random_rgb
 
 pytestmark = pytest.mark.ros
 

@@ -18,7 +18,7 @@ from depth_ros.camera import (
     camera_info_topic_for,
     read_intrinsics_yaml,
 )
-from test.camera_files import write_intrinsics
+from harness.camera_files import write_intrinsics
 
 KITTI = PinholeIntrinsics(fx=721.5377, fy=721.5377, cx=609.5593, cy=172.854, width=1242, height=375)
 

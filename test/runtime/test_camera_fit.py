@@ -8,7 +8,6 @@ both must give 5 m within 2 %, while the uncorrected answer is far off.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -19,22 +18,8 @@ from depth_ros.camera_fit import FOCAL_RATIO_WARN, fit_camera
 from depth_ros.depth_pipeline import DepthPipeline, cloud_points
 from depth_ros.inference import DepthEstimator
 from depth_ros.scale import MetricScaler
-from test.runtime.onnx_models import disc_image, disc_size_model, make_contract
-
-DISC_RADIUS_M = 0.5
-DISC_DEPTH_M = 5.0
-
-
-def pinhole(width: int, height: int, horizontal_fov_deg: float) -> PinholeIntrinsics:
-    """Square pixels, centred principal point, the given horizontal field of view."""
-    fx = (width / 2.0) / math.tan(math.radians(horizontal_fov_deg) / 2.0)
-    return PinholeIntrinsics(fx, fx, width / 2.0, height / 2.0, width, height)
-
-
-CAMERAS = {
-    "4:3, 90 deg": pinhole(640, 480, 90.0),
-    "2.4:1, 44 deg": pinhole(960, 400, 44.0),
-}
+from harness.onnx_models import disc_image, disc_size_model, make_contract
+from harness.scenes import CAMERAS, DISC_DEPTH_M, DISC_RADIUS_M, pinhole
 
 
 @pytest.mark.parametrize("mode", ["crop", "pad"])

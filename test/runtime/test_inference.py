@@ -14,7 +14,7 @@ import pytest
 
 from depth_ros.inference import DepthEstimator, ModelLoadError, provider_options
 from depth_ros.providers import startable_providers
-from test.runtime.onnx_models import (
+from harness.onnx_models import (
     channel_model,
     constant_depth_model,
     constant_tensor_model,

@@ -9,27 +9,12 @@ import pytest
 
 from depth_ros.camera import PinholeIntrinsics
 from depth_ros.laser_scan import depth_to_scan, scan_frame_id
-from test.runtime.onnx_models import plane_depth
+from harness.onnx_models import plane_depth
+from harness.scenes import column_angles, wall_normal, wall_range
 
 CAMERA = PinholeIntrinsics(120.0, 120.0, 75.3, 40.0, 160, 80)
 WALL_DISTANCE_M = 3.0  # from the camera centre to the wall plane
 WALL_YAW_DEG = 25.0  # the wall's normal, turned from the optical axis towards +x (right)
-
-
-def wall_normal(yaw_deg: float) -> tuple[float, float, float]:
-    yaw = math.radians(yaw_deg)
-    return (math.sin(yaw), 0.0, math.cos(yaw))
-
-
-def wall_range(angle: np.ndarray, distance: float, yaw_deg: float) -> np.ndarray:
-    """Horizontal distance to the wall along scan angle(s) (x forward, y left): the ray
-    r (cos a, sin a) is the optical point (x, z) = (-r sin a, r cos a), and n . X = distance."""
-    nx, _, nz = wall_normal(yaw_deg)
-    return distance / (nz * np.cos(angle) - nx * np.sin(angle))
-
-
-def column_angles(camera: PinholeIntrinsics) -> np.ndarray:
-    return -np.arctan((np.arange(camera.width) - camera.cx) / camera.fx)
 
 
 def test_wall_ranges_match_the_geometry_column_by_column_and_bin_by_bin() -> None:

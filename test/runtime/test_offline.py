@@ -14,7 +14,7 @@ from rosbags.typesys import Stores, get_typestore
 from depth_ros.frame_sources import input_names, read_frames
 from depth_ros.offline import depth_to_png16, main
 from depth_ros.pointcloud import read_ply
-from test.runtime.onnx_models import constant_depth_model, make_contract, plane_depth_model
+from harness.onnx_models import constant_depth_model, make_contract, plane_depth_model
 
 DEPTH_M = 2.5  # what the constant model answers, metres
 WIDTH, HEIGHT = 128, 64  # camera frames, twice the model's 64 x 32

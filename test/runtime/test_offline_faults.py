@@ -20,8 +20,8 @@ from depth_ros.atomic_files import (
     write_bytes,
 )
 from depth_ros.error_report import run_reporting_errors
+from harness.onnx_models import constant_depth_model
 from test.fault_injection import files_in, one_error_line, read_only, run_tool
-from test.runtime.onnx_models import constant_depth_model
 
 INFER = "depth_ros.offline"
 

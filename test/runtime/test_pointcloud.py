@@ -23,7 +23,7 @@ from depth_ros.pointcloud import (
     unpack_rgb,
     write_ply,
 )
-from test.runtime.onnx_models import (
+from harness.onnx_models import (
     contract_intrinsics,
     make_contract,
     plane_depth,

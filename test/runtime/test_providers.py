@@ -18,7 +18,7 @@ from depth_ros.providers import (
     startable_providers,
     why_not_startable,
 )
-from test.runtime.onnx_models import constant_depth_model
+from harness.onnx_models import constant_depth_model
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ import pytest
 
 from depth_ros.camera import PinholeIntrinsics
 from depth_ros.scale import GroundPlaneConfig, MetricScaler, ScaleMode, fit_ground_plane
-from test.runtime.onnx_models import ground_normal, ground_plane_depth, make_contract, plane_depth
+from harness.onnx_models import ground_normal, ground_plane_depth, make_contract, plane_depth
 
 HEIGHT_M = 1.65  # KITTI camera height above the road
 CAMERA = PinholeIntrinsics.from_normalized(0.58, 1.92, 0.5, 0.5, 416, 128)  # KITTI at 416 x 128

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision.transforms import ColorJitter
 
-from test.camera_files import write_intrinsics
+from harness.camera_files import write_intrinsics
 from training.config import ConfigError, DataConfig
 from training.datasets import (
     KINECT_NORMALIZED_K,

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import torch
 
+from harness.onnx_models import constant_depth_model, make_contract
 from test.fault_injection import REPO, files_in, one_error_line, read_only, run_tool, tool_env
-from test.runtime.onnx_models import constant_depth_model, make_contract
 from test.training.tiny_run import SYNTHETIC, tiny_run
 from training import trainer
 from training.__main__ import main as training_main

@@ -19,7 +19,7 @@ from rosbags.rosbag2 import Reader
 from rosbags.typesys import Stores, get_typestore
 
 from depth_ros.contract import ModelContract
-from test.rosbag_files import write_bag
+from harness.rosbag_files import write_bag
 from training import geometry
 from training.__main__ import main as training_main
 from training.checkpoint import save_checkpoint

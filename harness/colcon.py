@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from demo.node_process import REPO_ROOT
+from harness.node_process import REPO_ROOT
 
 PACKAGE = "depth_ros"
 PACKAGE_FILES = ("package.xml", "setup.py", "setup.cfg", "resource", "depth_ros", "launch",

@@ -1,11 +1,11 @@
 """Tiny ONNX depth models that honour the model contract, built with the `onnx` helper API.
 
-For tests anywhere in the repo (no torch, no weights): `from test.runtime.onnx_models import ...`
-works under pytest's importlib mode. Every model has input `image` float32 N x 3 x H x W (RGB in
-[0, 1]) and output `depth` float32 N x 1 x H x W in model units, H x W = the contract's input
-size, N symbolic unless `batch` is given. The known-answer models ignore the pixel values: their
-depth is a constant tensor that the matching numpy function (`plane_depth`, `ground_plane_depth`)
-reproduces, so a test can compare the runtime's output with the analytic answer.
+No torch, no weights: tests, benches and scripts build them on the spot. Every model has input
+`image` float32 N x 3 x H x W (RGB in [0, 1]) and output `depth` float32 N x 1 x H x W in model
+units, H x W = the contract's input size, N symbolic unless `batch` is given. The known-answer
+models ignore the pixel values: their depth is a constant tensor that the matching numpy
+function (`plane_depth`, `ground_plane_depth`) reproduces, so a test can compare the runtime's
+output with the analytic answer.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def make_contract(**overrides: object) -> ModelContract:
         "cx": 0.5,
         "cy": 0.5,
         "dataset": "analytic",
-        "created": "test/runtime/onnx_models.py",
+        "created": "harness/onnx_models.py",
     }
     values.update(overrides)
     return ModelContract(**values)  # type: ignore[arg-type]
