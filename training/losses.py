@@ -123,13 +123,14 @@ def velocity_loss(
     predicted_translation, odometry_translation: N x 3 camera translations between two frames,
     odometry in metres (so the network's units become metres); valid: N, 1 where odometry
     covers both stamps. Only the travelled distance is supervised, never the direction: wheel
-    odometry is good at distance and poor at heading. The Huber penalty is quadratic within
-    `huber_delta` metres (sensor noise) and linear beyond (wheel slip), so one bad reading cannot
-    dominate. Pairs in odometry gaps contribute nothing; with none valid the term is 0.
+    odometry is good at distance and poor at heading. The penalty is quadratic within
+    `huber_delta` metres (sensor noise) and linear with slope 1 beyond (wheel slip), so one bad
+    reading cannot dominate and the weight means what PackNet-SfM's L1 weight means.
+    Pairs in odometry gaps contribute nothing; with none valid the term is 0.
     """
     residual = (torch.linalg.vector_norm(predicted_translation, dim=-1)
                 - torch.linalg.vector_norm(odometry_translation, dim=-1))
-    penalty = F.huber_loss(residual, torch.zeros_like(residual), reduction="none",
-                           delta=huber_delta)
+    penalty = F.smooth_l1_loss(residual, torch.zeros_like(residual), reduction="none",
+                               beta=huber_delta)
     weights = valid.to(penalty.dtype)
     return (penalty * weights).sum() / weights.sum().clamp_min(1.0)

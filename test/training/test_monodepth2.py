@@ -206,7 +206,7 @@ def test_odometry_pose_source_warps_with_the_recorded_motion_outside_gaps(pose_s
 
 def test_velocity_term_pulls_the_travelled_distance_towards_odometry_and_skips_gaps():
     cfg = odometry_config(velocity_weight=1.0)
-    cfg.loss.velocity_huber_delta = 10.0  # quadratic: 0.5 * residual^2
+    cfg.loss.velocity_huber_delta = 10.0  # quadratic: 0.5 * residual^2 / delta
     task = Monodepth2Task(cfg)
     odometry = torch.stack([motion(0.0, -0.5), motion(0.3, 0.4)])
     valid = [1.0, 1.0]
@@ -214,8 +214,8 @@ def test_velocity_term_pulls_the_travelled_distance_towards_odometry_and_skips_g
     translation = torch.tensor([[0.0, 0.0, 0.2]], requires_grad=True)
     motions = {-1: (torch.zeros(1, 3), translation), 1: (torch.zeros(1, 3), translation)}
     term = task._velocity_term(batch, motions)
-    # Both sources travelled 0.5 m; the network says 0.2: 0.5 * 0.3^2 for each.
-    assert term.item() == pytest.approx(0.5 * 0.3**2, rel=1e-5)
+    # Both sources travelled 0.5 m; the network says 0.2: 0.5 * 0.3^2 / 10 for each.
+    assert term.item() == pytest.approx(0.5 * 0.3**2 / 10.0, rel=1e-5)
     term.backward()
     assert translation.grad[0, 2] < 0  # descending the gradient lengthens the translation
     gap = with_odometry(make_batch(cfg), odometry, [0.0, 0.0])
@@ -223,8 +223,8 @@ def test_velocity_term_pulls_the_travelled_distance_towards_odometry_and_skips_g
 
 
 def test_velocity_term_is_robust_to_a_wheel_slip_outlier():
-    """Beyond huber_delta the penalty grows linearly: a 10 m slip costs ~10x a 1 m error, not
-    100x as a squared error would."""
+    """Beyond huber_delta the penalty grows linearly with slope 1 (PackNet-SfM's L1): a 10 m slip
+    costs ~10x a 1 m error, not 100x as a squared error would."""
     cfg = odometry_config(velocity_weight=1.0)
     task = Monodepth2Task(cfg)
     batch = make_batch(cfg)
@@ -237,6 +237,7 @@ def test_velocity_term_is_robust_to_a_wheel_slip_outlier():
 
     ratio = cost(10.5) / cost(1.5)
     assert 9.0 < ratio < 11.0, ratio
+    assert cost(10.5) - cost(9.5) == pytest.approx(1.0, rel=1e-4)  # slope 1 per metre
 
 
 def test_odometry_modes_need_odometry_in_the_batch():
