@@ -16,6 +16,7 @@ $(STAMP): requirements.txt
 
 test: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 demo: setup
@@ -23,6 +24,7 @@ demo: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 colcon: setup
 	. $(VENV)/bin/activate && colcon build --base-paths . --build-base build --install-base install

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from training.config import DataConfig, load_config
 from training.datasets import find_split
-from training.datasets.build import build_dataset
+from training.datasets.build import TrainingDataset, build_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 JPEG_QUALITY = 92
@@ -58,7 +58,10 @@ def jpeg_copy(root: Path) -> Path:
     shutil.copytree(root, target, ignore=shutil.ignore_patterns("*.png"))
     for png in root.glob("*/*_sync/image_0[23]/data/*.png"):
         out = target / png.relative_to(root).with_suffix(".jpg")
-        cv2.imwrite(str(out), cv2.imread(str(png)), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        bgr = cv2.imread(str(png))
+        if bgr is None:
+            raise OSError(f"cannot read {png}")
+        cv2.imwrite(str(out), bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     (target / ".complete").touch()
     return target
 
@@ -71,13 +74,13 @@ def data_config(root: Path, ext: str, stereo: bool) -> DataConfig:
     return cfg.data
 
 
-def time_samples(dataset: Dataset, start: int, count: int, rates: Rates) -> None:
+def time_samples(dataset: TrainingDataset, start: int, count: int, rates: Rates) -> None:
     """Samples start .. start + count - 1, each with the augmentation its index seeds (the
     same flips and jitters in every setting and run: jitter is most of a sample's cost)."""
     wall, cpu = time.perf_counter(), time.process_time()
     for i in range(start, start + count):
         torch.manual_seed(i)
-        dataset[i % len(dataset)]  # type: ignore[index]
+        dataset[i % len(dataset)]
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     rates.samples_per_s.append(count / wall)
     rates.cpu_ms_per_sample.append(1000.0 * cpu / count)

@@ -76,14 +76,13 @@ def export_untrained_monodepth2(out_dir: Path) -> Path:
 
 def road_frames(out_dir: Path) -> tuple[list[np.ndarray], PinholeIntrinsics]:
     """Five generated street frames at camera size (RGB) and their camera."""
-    import cv2
-
+    from depth_ros.frame_sources import read_frames
     from training.datasets import KITTI_NORMALIZED_K as K
     from training.synthetic.kitti import generate_outdoor
 
     generate_outdoor(out_dir, sequences=1, frames=5, width=CAMERA_WIDTH, height=CAMERA_HEIGHT)
     paths = sorted(out_dir.glob("*/*_sync/image_02/data/*.png"))
-    frames = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in paths]
+    frames = [frame.rgb for p in paths for frame in read_frames(p)]
     camera = PinholeIntrinsics.from_normalized(K.fx, K.fy, K.cx, K.cy, CAMERA_WIDTH, CAMERA_HEIGHT)
     return frames, camera
 
@@ -205,7 +204,8 @@ def arrival(recorder: Recorder[Header], index: int, since: float) -> float | Non
 
 def bench_node_closed_loop(node: NodeUnderTest, frames, camera, count: int) -> dict:
     """One frame in flight: send, wait for its depth and cloud, repeat."""
-    depth_latency, cloud_latency = [], []
+    depth_latency: list[float] = []
+    cloud_latency: list[float] = []
     node_cpu = process_cpu_s(node.process.pid)
     index, started = node.next_index, time.perf_counter()
     first = index

@@ -79,8 +79,10 @@ def resize_rgb(path: Path, size: tuple[int, int], method: str) -> np.ndarray:
     """H x W x 3 uint8 RGB of an image file resized to size (w, h) as a dataset would."""
     if method == "lanczos":  # the reference: PIL's loader and Lanczos resize
         with Image.open(path) as image:
-            return np.asarray(image.convert("RGB").resize(size, Image.LANCZOS))
+            return np.asarray(image.convert("RGB").resize(size, Image.Resampling.LANCZOS))
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise OSError(f"cannot read {path}")
     return cv2.cvtColor(cv2.resize(bgr, size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from training.config import load_config
 from training.datasets.augment import Augmentation
 from training.datasets.build import build_dataset
+from training.datasets.sequence import SequenceDataset
 from training.synthetic.rosbag2 import STORAGES, generate_robot
 
 
@@ -49,6 +50,7 @@ def main() -> int:
             dataset = build_dataset(cfg.data, cfg.data.train_split, train=True)
             print(f"train split {label}: {len(dataset)} samples at "
                   f"{cfg.data.width}x{cfg.data.height} in {time.perf_counter() - start:.2f} s")
+        assert isinstance(dataset, SequenceDataset), "a recording loads as a frame sequence"
         start = time.perf_counter()
         for index in range(min(len(dataset), 50)):
             dataset.load_sample(index, Augmentation(flip=index % 2 == 1))

@@ -47,8 +47,8 @@ def main() -> int:
     differing = hit = 0
     published_all, camera_all = [], []
     for published, camera in zip(maps["published"], maps["camera"], strict=True):
-        differing += np.count_nonzero(published != camera)
-        hit += np.count_nonzero((published > 0) | (camera > 0))
+        differing += int(np.count_nonzero(published != camera))
+        hit += int(np.count_nonzero((published > 0) | (camera > 0)))
         both = (published[:-1, :-1] > 0) & (camera[1:, 1:] > 0)  # the same return
         published_all.append(published[:-1, :-1][both])
         camera_all.append(camera[1:, 1:][both])

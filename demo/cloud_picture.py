@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     rgb, depth, camera = street_frame(args.seed)
     frame = frame_depth(rgb, depth, camera, args.model)
     points, colours = cloud_points(frame, rgb)
+    assert frame.camera is not None  # cloud_points has checked it
     picture, drawn = cloud_view(points, colours, frame.camera, STREET_VIEW, MAX_RANGE_M, rgb)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(args.out), picture)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rosbags.rosbag2 import Reader
@@ -45,7 +46,7 @@ def bag_camera(bag: Path, data: DataConfig) -> tuple[PinholeIntrinsics, str]:
     with Reader(bag) as reader:
         wanted = [c for c in reader.connections if c.topic == topic]
         for connection, _, raw in reader.messages(connections=wanted):
-            message = typestore.deserialize_cdr(raw, connection.msgtype)
+            message: Any = typestore.deserialize_cdr(raw, connection.msgtype)
             return PinholeIntrinsics.from_camera_info(message), message.header.frame_id
     raise DatasetError(f"rosbag2 {bag} has no message on camera_info topic {topic!r}")
 

@@ -176,7 +176,8 @@ def write_report(
     if streamed.cloud is not None and streamed.cloud_index is not None:
         cloud = streamed.cloud
         xyz = np.stack([cloud["x"], cloud["y"], cloud["z"]], axis=-1)
-        rgb = unpack_rgb(cloud["rgb"].view(np.uint32)) if "rgb" in cloud.dtype.names else None
+        fields = cloud.dtype.names or ()  # a structured array: always named
+        rgb = unpack_rgb(cloud["rgb"].view(np.uint32)) if "rgb" in fields else None
         write_ply(output / "cloud.ply", xyz, rgb)
         colours = rgb if rgb is not None else np.full(xyz.shape, 200, np.uint8)
         picture, _ = cloud_view(xyz, colours, held_out.camera, ROOM_VIEW, fill_m,

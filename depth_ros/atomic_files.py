@@ -113,7 +113,7 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if mode == "wb":
-                raw = open(tmp, "wb", buffering=0)  # noqa: SIM115 - closed below
+                raw: IO = open(tmp, "wb", buffering=0)  # noqa: SIM115 - closed below
                 checked = _CheckedWriter(raw)
                 handle: IO = checked  # type: ignore[assignment]
             else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import overload
 
 import cv2
 import numpy as np
@@ -75,6 +76,12 @@ class DepthPipeline:
         return DepthFrame(depth, depth_camera, factor, inference_s, fit, model_rgb, preprocess_s)
 
 
+@overload
+def cloud_points(
+    frame: DepthFrame, rgb: np.ndarray, step: int = 1
+) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def cloud_points(frame: DepthFrame, rgb: None, step: int = 1) -> tuple[np.ndarray, None]: ...
 def cloud_points(
     frame: DepthFrame, rgb: np.ndarray | None, step: int = 1
 ) -> tuple[np.ndarray, np.ndarray | None]:

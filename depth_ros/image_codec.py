@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import array
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -172,17 +173,20 @@ def copy_header(header: Any | None) -> Any:
 def byte_array(values: np.ndarray) -> array.array:
     """The bytes of `values` (C order) as the array.array('B') rclpy uses for uint8[]: one copy."""
     data = array.array("B")
-    data.frombytes(np.ascontiguousarray(values).reshape(-1).view(np.uint8))
+    data.frombytes(np.ascontiguousarray(values).reshape(-1).view(np.uint8).data)
     return data
 
 
-def message_with_data(message_type: type[MessageT], data: array.array, **fields: Any) -> MessageT:
+def message_with_data(
+    message_type: Callable[..., MessageT], data: array.array, **fields: Any
+) -> MessageT:
     """Build a message whose uint8[] `data` field is `data` itself, not a copy of it.
 
     Kilted's setter copies any value unless the message was made with `check_fields=True`, in
     which case it keeps an array.array('B') as given; Humble's setter always keeps it and has no
     such keyword. The other fields must have the message's Python types (int, bool, str, ...).
     """
+    msg: Any  # generated message classes are untyped
     try:
         msg = message_type(check_fields=True)
     except AssertionError:  # Humble: unknown keyword; its setter keeps array.array anyway

@@ -61,7 +61,7 @@ def reliability_override(node: Node, topic_name: str) -> str:
     """
     name = f"qos_overrides.{topic_name}.subscription.reliability"
     try:
-        value = node.declare_parameter(name, _NOT_GIVEN).value
+        value: object = node.declare_parameter(name, _NOT_GIVEN).value
     except ParameterException as err:
         raise ValueError(
             f"parameter {name}: {err}; expected reliable, best_effort or system_default"
@@ -106,14 +106,15 @@ class AdaptiveSubscription:
             return "no"
         return "reliable" if self.reliability == ReliabilityPolicy.RELIABLE else "best effort"
 
-    def update(self) -> bool:
-        """Make or remake the subscription to match the publishers; True when it changed."""
+    def update(self) -> None:
+        """Make or remake the subscription to match the publishers (a timer callback: rclpy's
+        callbacks return nothing)."""
         if self.override:
-            return False
+            return
         publishers = self._node.get_publishers_info_by_topic(self.topic_name)
         wanted = subscription_reliability([info.qos_profile.reliability for info in publishers])
         if wanted is None or wanted == self.reliability:
-            return False  # no publisher (keep what we have: it may come back) or no change
+            return  # no publisher (keep what we have: it may come back) or no change
         if self.subscription is not None:
             self._node.destroy_subscription(self.subscription)
         self.subscription = self._node.create_subscription(
@@ -128,4 +129,3 @@ class AdaptiveSubscription:
             f"subscribed to {self.topic_name} with {self.describe()} QoS ({why} "
             f"{self.describe()}; {len(publishers)} publisher(s))"
         )
-        return True

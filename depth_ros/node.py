@@ -219,13 +219,16 @@ def _descriptor(spec: ParameterSpec) -> ParameterDescriptor:
         additional_constraints=spec.constraints,
         read_only=spec.read_only,
     )
-    if spec.minimum is not None and isinstance(spec.default, float):
+    if spec.minimum is None:
+        return descriptor
+    assert spec.maximum is not None  # a range has both ends
+    if isinstance(spec.default, float):
         descriptor.floating_point_range = [
             FloatingPointRange(
                 from_value=float(spec.minimum), to_value=float(spec.maximum), step=0.0
             )
         ]
-    elif spec.minimum is not None and isinstance(spec.default, int):
+    elif isinstance(spec.default, int):
         descriptor.integer_range = [
             IntegerRange(from_value=int(spec.minimum), to_value=int(spec.maximum), step=1)
         ]

@@ -330,7 +330,7 @@ class NodeSettings:
 
 def _check(spec: ParameterSpec, value: Any) -> Any:
     """Type, range and choice of one value; raise ParameterError naming the rule."""
-    expected_type: type | tuple[type, ...] = type(spec.default)
+    expected_type: type[Any] | tuple[type[Any], ...] = type(spec.default)
     if isinstance(spec.default, float):
         expected_type = (float, int)
     if isinstance(spec.default, bool) != isinstance(value, bool) or not isinstance(

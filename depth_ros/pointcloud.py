@@ -140,7 +140,9 @@ def pointcloud2_to_array(msg: Any) -> np.ndarray:
     """
     dtype = XYZRGB_DTYPE if msg.point_step == XYZRGB_DTYPE.itemsize else XYZ_DTYPE
     layout = [(f.name, f.offset, f.datatype, f.count) for f in msg.fields]
-    expected = [(name, dtype.fields[name][1], FLOAT32, 1) for name in dtype.names]
+    fields, names = dtype.fields, dtype.names
+    assert fields is not None and names is not None  # both dtypes are structured
+    expected = [(name, fields[name][1], FLOAT32, 1) for name in names]
     if layout != expected or msg.is_bigendian or msg.row_step != msg.width * dtype.itemsize:
         raise ValueError(
             f"point cloud layout {layout} (point_step {msg.point_step}, row_step {msg.row_step}, "

@@ -17,6 +17,7 @@ from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rcl_interfaces.srv import GetParameters, SetParameters
+from rclpy.client import Client
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter, parameter_value_to_python
@@ -160,7 +161,9 @@ class RosHarness:
 
     def wait_for_node(self, node_name: str = NODE_NAME, timeout: float = 30.0) -> None:
         """Until the node is discovered and serves its parameters (it is fully constructed)."""
-        client = self.node.create_client(GetParameters, f"/{node_name}/get_parameters")
+        client: Client[Any, Any] = self.node.create_client(
+            GetParameters, f"/{node_name}/get_parameters"
+        )
         try:
             if not client.wait_for_service(timeout_sec=timeout):
                 raise AssertionError(f"/{node_name} did not appear within {timeout} s")
@@ -184,7 +187,7 @@ class RosHarness:
     # -- parameters ---------------------------------------------------------------------------
 
     def _call(self, service_type: type, name: str, request: Any, timeout: float) -> Any:
-        client = self.node.create_client(service_type, name)
+        client: Client[Any, Any] = self.node.create_client(service_type, name)
         try:
             if not client.wait_for_service(timeout_sec=timeout):
                 raise AssertionError(f"service {name} not available within {timeout} s")

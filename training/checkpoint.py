@@ -16,7 +16,7 @@ from __future__ import annotations
 import pickle
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -93,8 +93,9 @@ def load_weights(
     curriculum starts the monocular run from it. Returns the keys left fresh.
     """
     own = module.state_dict()
-    lacks_part = may_lack is not None and not any(k.startswith(may_lack) for k in weights)
-    fresh = [k for k in own if lacks_part and k.startswith(may_lack)]
+    fresh: list[str] = []
+    if may_lack is not None and not any(k.startswith(may_lack) for k in weights):
+        fresh = [k for k in own if k.startswith(may_lack)]
     missing = sorted(set(own) - set(weights) - set(fresh))
     unexpected = sorted(set(weights) - set(own))
     wrong_shape = [
@@ -126,7 +127,10 @@ def _prefixes(keys: list[str], depth: int = 3) -> str:
 def capture_rng_state() -> dict[str, Any]:
     """This process's Python, NumPy, torch CPU and CUDA random states, as checkpointable values."""
     version, mt_state, gauss = random.getstate()
-    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    # numpy's stubs pick the dict overload for get_state(); the legacy MT19937 tuple is returned.
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = cast(
+        "tuple[str, np.ndarray, int, int, float]", np.random.get_state()
+    )
     state: dict[str, Any] = {
         "python": [version, list(mt_state), gauss],
         "numpy": [np_name, torch.from_numpy(np_keys.astype(np.int64)), int(np_pos),

@@ -293,7 +293,7 @@ def _build(cls: type, raw: dict[str, Any], prefix: str) -> Any:
     for name, value in raw.items():
         hint = hints[name]
         key = prefix + name
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             kwargs[name] = _build(hint, value, key + ".")
         else:
             kwargs[name] = _coerce(value, hint, key)

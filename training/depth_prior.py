@@ -8,12 +8,13 @@ trained) can be read side by side.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from tqdm import tqdm
 
 
+@runtime_checkable
 class DepthSource(Protocol):
     """What the prior reads: a dataset that can give one sample's target depth."""
 
@@ -22,17 +23,17 @@ class DepthSource(Protocol):
     def ground_truth_depth(self, index: int) -> np.ndarray | None: ...
 
 
-def median_depth_prior(dataset: DepthSource, max_frames: int = 500) -> np.ndarray | None:
+def median_depth_prior(dataset: object, max_frames: int = 500) -> np.ndarray | None:
     """H x W float32 metres: at each pixel the median of the valid (> 0) ground-truth depths of
     up to `max_frames` evenly spread training samples; pixels never valid take the median of all
     valid depths. None when no sample has ground truth (or the dataset cannot give it)."""
-    if not hasattr(dataset, "ground_truth_depth") or len(dataset) == 0:
+    if not isinstance(dataset, DepthSource) or len(dataset) == 0:
         return None
     count = min(len(dataset), max_frames)
     indices = np.linspace(0, len(dataset) - 1, count).round().astype(int)
-    depths = [dataset.ground_truth_depth(int(index))
-              for index in tqdm(indices, desc="depth prior", leave=False, dynamic_ncols=True)]
-    depths = [depth for depth in depths if depth is not None]
+    found = [dataset.ground_truth_depth(int(index))
+             for index in tqdm(indices, desc="depth prior", leave=False, dynamic_ncols=True)]
+    depths = [depth for depth in found if depth is not None]
     if not depths:
         return None
     stack = np.stack(depths).astype(np.float32)

@@ -21,12 +21,15 @@ import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
 from training.config import ConfigError, RunConfig
+
+ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +77,7 @@ class Runtime:
         """
         return {key: value.to(self.device, non_blocking=True) for key, value in batch.items()}
 
-    def prepare_module(self, module: torch.nn.Module) -> torch.nn.Module:
+    def prepare_module(self, module: ModuleT) -> ModuleT:
         """Move a module to the device (and its 4-D weights to NHWC when asked), in place."""
         module.to(self.device)
         if self.channels_last:
@@ -138,7 +141,7 @@ def setup_runtime(run: RunConfig, loader_workers: int = 0) -> Runtime:
         torch.backends.cudnn.deterministic = run.deterministic
     if world_size > 1 and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        kwargs = {"device_id": device} if device.type == "cuda" else {}
+        kwargs: dict[str, Any] = {"device_id": device} if device.type == "cuda" else {}
         dist.init_process_group(backend=backend, rank=rank, world_size=world_size, **kwargs)
         log.info("rank %d/%d joined the %s process group on %s", rank, world_size, backend, device)
     return Runtime(

@@ -300,6 +300,7 @@ def main(args: argparse.Namespace) -> int:
     eval_images, calibration = None, None
     if args.precision != "fp32":
         eval_images = images_of(cfg.data.val_split, args.eval_images)
+    test_images: np.ndarray | None
     if eval_images is not None and args.eval_images >= 2:
         # The 2 frames spread over the split are its first and last, the ends of any larger
         # spread (split_frames.spread_indices), so the evaluation frames already hold them.

@@ -34,7 +34,7 @@ import torch
 from training.checkpoint import CheckpointError, load_weights, save_checkpoint
 from training.config import ConfigError, TrainConfig, config_to_dict
 from training.models import DepthDecoder, PoseDecoder
-from training.tasks.build import build_task
+from training.tasks.monodepth2 import Monodepth2Task
 
 DEPTH_FILES = ("encoder.pth", "depth.pth")
 POSE_FILES = ("pose_encoder.pth", "pose.pth")
@@ -170,7 +170,7 @@ def import_monodepth2(folder: str | Path) -> tuple[TrainConfig, torch.nn.Module,
             f"{folder}: the stored settings do not make a valid model: {exc}"
         ) from exc
 
-    task = build_task(cfg)
+    task = Monodepth2Task(cfg)
     weights = encoder_weights(encoder, "depth_net.encoder")
     weights |= decoder_weights(load_state(folder / "depth.pth"), task.depth_net.decoder,
                                folder / "depth.pth")

@@ -30,6 +30,7 @@ import logging
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -219,7 +220,7 @@ def load_ground_truth(
     projections: dict[tuple[Path, int], Projection] = {}
     maps = [velodyne_depth_map(root, entry, convention, projections) for entry in entries]
     if cache is not None:
-        arrays = {f"gt_{i:06d}": m for i, m in enumerate(maps)}
+        arrays: dict[str, Any] = {f"gt_{i:06d}": m for i, m in enumerate(maps)}
         packed = io.BytesIO()
         np.savez_compressed(packed, tag=np.array(tag), entries=keys, **arrays)
         write_bytes(cache, packed.getvalue())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import onnx
 import torch
@@ -120,6 +121,13 @@ def read_contract(path: str | Path) -> ModelContract:
     return ModelContract.from_metadata({p.key: p.value for p in model.metadata_props})
 
 
+@runtime_checkable
+class HasDepthModel(Protocol):
+    """A training task, as opposed to a bare depth model: its depth model is what is exported."""
+
+    def depth_model(self) -> nn.Module: ...
+
+
 class ContractGraph(nn.Module):
     """What gets traced: the depth model with its output clamped to the contract's range."""
 
@@ -135,7 +143,7 @@ class ContractGraph(nn.Module):
 
 def contract_graph(model: nn.Module, contract: ModelContract) -> ContractGraph:
     """A CPU float32 eval-mode copy of the task's depth model (the caller's model is untouched)."""
-    depth_model = model.depth_model() if hasattr(model, "depth_model") else model
+    depth_model = model.depth_model() if isinstance(model, HasDepthModel) else model
     graph = ContractGraph(copy.deepcopy(depth_model), contract.min_depth, contract.max_depth)
     return graph.cpu().float().eval()
 

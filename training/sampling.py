@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -23,8 +24,9 @@ class EpochBatches(Sampler[list[tuple[int, int]]]):
     """
 
     def __init__(self, dataset: Dataset, batch_size: int, runtime: Runtime, seed: int) -> None:
-        self.sampler = DistributedSampler(dataset, num_replicas=runtime.world_size,
-                                          rank=runtime.rank, shuffle=True, seed=seed)
+        self.sampler: DistributedSampler[int] = DistributedSampler(
+            dataset, num_replicas=runtime.world_size, rank=runtime.rank, shuffle=True, seed=seed
+        )
         self.batch_size = batch_size
         self.seed = seed
         self.epoch = 0
@@ -50,6 +52,14 @@ class EpochBatches(Sampler[list[tuple[int, int]]]):
             yield [(i, sample_seed(self.seed, self.epoch, i)) for i in chunk]
 
 
+class IndexedDataset(Protocol):
+    """What SeededSamples wraps: torch's Dataset declares neither a length nor a sample type."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]: ...
+
+
 class SeededSamples(Dataset):
     """Loads sample `index` with Python, NumPy and torch seeded from its own seed.
 
@@ -58,11 +68,11 @@ class SeededSamples(Dataset):
     are restored afterwards.
     """
 
-    def __init__(self, dataset: Dataset) -> None:
+    def __init__(self, dataset: IndexedDataset) -> None:
         self.dataset = dataset
 
     def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
+        return len(self.dataset)
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
         index, seed = key

@@ -51,7 +51,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -78,6 +78,9 @@ from training.run_lock import RunLock, RunLockError
 from training.sampling import EpochBatches, SeededSamples
 from training.tasks.build import build_task
 from training.tasks.step import StepOutput
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter  # slow import: at run time only on rank 0
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +212,7 @@ class Trainer:
             fresh = load_weights(self.task, weights, source=str(init_from), may_lack="pose_net.")
             log.info("initialised weights from %s%s", init_from,
                      " (it has no pose network: the pose network starts fresh)" if fresh else "")
-        self.model = self.task
+        self.model: torch.nn.Module = self.task
         if runtime.distributed:
             device_ids = [runtime.device.index] if runtime.device.type == "cuda" else None
             self.model = DistributedDataParallel(self.task, device_ids=device_ids)
@@ -229,7 +232,7 @@ class Trainer:
         self._first_non_finite = torch.zeros((), dtype=torch.int64, device=runtime.device)
         self._saved_step = -1  # step of the last checkpoint this run wrote or resumed from
         self._last_batch: dict[str, torch.Tensor] | None = None  # for the check before a save
-        self._writer = None
+        self._writer: SummaryWriter | None = None
         if resume:
             self._resume()
 
@@ -560,7 +563,7 @@ class Trainer:
 
         def request_stop(signum: int, _frame: object) -> None:
             self._stop_signal = signum
-            signal.signal(signum, previous[signum])
+            signal.signal(signum, previous[signal.Signals(signum)])
             log.warning("%s received: stopping after this step", signal.Signals(signum).name)
 
         for s in signals:
@@ -611,7 +614,7 @@ class Trainer:
             text = ", ".join(f"{k} {v:.4g}" for k, v in scalars.items())
             log.info("%s after step %d: %s", prefix, self.step, text)
 
-    def _tensorboard(self) -> Any:
+    def _tensorboard(self) -> SummaryWriter:
         if self._writer is None:
             from torch.utils.tensorboard import SummaryWriter  # slow import; rank 0 only
 
@@ -658,8 +661,9 @@ class Trainer:
             return None
         split = find_split(data.val_split, data.root, "data.val_split")
         dataset = build_dataset(data, split, train=False)
-        sampler = DistributedSampler(dataset, num_replicas=self.rt.world_size, rank=self.rt.rank,
-                                     shuffle=False)
+        sampler: DistributedSampler[int] = DistributedSampler(
+            dataset, num_replicas=self.rt.world_size, rank=self.rt.rank, shuffle=False
+        )
         return DataLoader(dataset, batch_size=self.cfg.optim.batch_size, sampler=sampler,
                           num_workers=data.num_workers, worker_init_fn=_ignore_sigint,
                           pin_memory=self.rt.device.type == "cuda",

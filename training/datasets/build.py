@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-
-from torch.utils.data import Dataset
 
 from training.config import ConfigError, DataConfig
 from training.datasets.folder import ImageFolderDataset
 from training.datasets.kitti import KittiRawDataset
 from training.datasets.nyu import NyuSequenceDataset
-from training.datasets.rgbd import NyuLabeledDataset, RgbdFolderDataset
+from training.datasets.rgbd import NyuLabeledDataset, RgbdDataset, RgbdFolderDataset
 from training.datasets.rosbag2 import RosbagDataset
+from training.datasets.sequence import SequenceDataset
+
+# Every layout's class: a sequence of frames (self-supervised) or RGB-D pairs (supervised).
+TrainingDataset = SequenceDataset | RgbdDataset
 
 # cfg.data.dataset -> class(cfg.data, split, train). A new layout adds its entry here and its name
 # to training.config.Dataset.
-DATASETS: dict[str, type[Dataset]] = {
+DATASETS: dict[str, Callable[[DataConfig, str | Path, bool], TrainingDataset]] = {
     "kitti": KittiRawDataset,
     "nyu": NyuSequenceDataset,
     "folder": ImageFolderDataset,
@@ -25,11 +28,11 @@ DATASETS: dict[str, type[Dataset]] = {
 }
 
 
-def build_dataset(cfg: DataConfig, split_file: str | Path, train: bool) -> Dataset:
+def build_dataset(cfg: DataConfig, split_file: str | Path, train: bool) -> TrainingDataset:
     """Dataset `cfg.dataset` over `split_file`; train=True enables augmentation if cfg.augment."""
     dataset_class = DATASETS.get(cfg.dataset)
     if dataset_class is None:
         raise ConfigError(
             f"data.dataset={cfg.dataset!r} is invalid; expected one of {sorted(DATASETS)}"
         )
-    return dataset_class(cfg, split_file, train)  # type: ignore[call-arg]
+    return dataset_class(cfg, split_file, train)

@@ -59,6 +59,9 @@ class RgbdDataset(Dataset):
         self.cfg = cfg
         self.augmentation = DepthAugmentation() if train and cfg.augment else None
 
+    def __len__(self) -> int:
+        raise NotImplementedError
+
     def read_pair(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """(H x W x 3 uint8 RGB, H x W float32 metres with 0 unknown) of sample `index`."""
         raise NotImplementedError

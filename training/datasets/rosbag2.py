@@ -203,7 +203,7 @@ def read_recording(path: Path, cfg: DataConfig, name: str) -> Recording:
         connections = [c for c in reader.connections if c.topic in wanted]
         for connection, _, raw in reader.messages(connections=connections):
             topic = connection.topic
-            message = typestore.deserialize_cdr(raw, connection.msgtype)
+            message: Any = typestore.deserialize_cdr(raw, connection.msgtype)
             if topic == cfg.image_topic:
                 decoded = None if cached else decoder.image(message, topic)
                 images.append((_stamp(message.header), decoded))
@@ -330,6 +330,7 @@ class _Decoder:
             values = image_to_array(message)
         except ImageFormatError as error:
             raise DatasetError(f"rosbag2 {self.path} {topic} at {stamp:.3f} s: {error}") from None
+        metres: np.ndarray
         if message.encoding == "16UC1":
             metres = values.astype(np.float32) / 1000.0
         elif message.encoding == "32FC1":

@@ -186,7 +186,7 @@ class SequenceDataset(Dataset):
         path = self.depth_path(self.entries[index])
         if path is None or not path.is_file():
             return None
-        depth = self.read_depth(path).astype(np.float32, copy=False)
+        depth: np.ndarray = self.read_depth(path).astype(np.float32, copy=False)
         size = (self.cfg.width, self.cfg.height)
         if depth.shape[1::-1] != size:  # nearest: never blend depths across object edges
             depth = cv2.resize(depth, size, interpolation=cv2.INTER_NEAREST_EXACT)

@@ -112,7 +112,9 @@ def preview_grid(previews: Sequence[Preview], max_width: int = 640) -> np.ndarra
         far = max(far, near * 1.01)
         gt = preview.gt
         if known.size < 0.3 * gt.size:  # velodyne: dilate inverse depth (the nearer point wins)
-            inverse = np.where(gt > 0, 1.0 / np.maximum(gt, 1e-6), 0.0).astype(np.float32)
+            inverse: np.ndarray = (
+                np.where(gt > 0, 1.0 / np.maximum(gt, 1e-6), 0.0).astype(np.float32)
+            )
             inverse = cv2.dilate(inverse, np.ones((3, 3), np.uint8))
             gt = np.where(inverse > 0, 1.0 / np.maximum(inverse, 1e-6), 0.0)
         row = np.concatenate([

@@ -60,7 +60,7 @@ def evaluate_samples(
             continue
         results.append(ImageResult(sample.name, score.valid_pixels, score.scale, score.metrics))
         if len(kept) < previews:
-            rgb = (sample.image.transpose(1, 2, 0) * 255).round().astype(np.uint8)
+            rgb: np.ndarray = (sample.image.transpose(1, 2, 0) * 255).round().astype(np.uint8)
             rgb = cv2.resize(rgb, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
             kept.append(Preview(rgb, prediction * score.scale, gt))
     if not results:

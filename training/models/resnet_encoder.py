@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 INPUT_MEAN = 0.45
 INPUT_STD = 0.225
 
-_RESNETS: dict[int, Callable[[], torchvision.models.ResNet]] = {
+_RESNETS: dict[int, Callable[..., torchvision.models.ResNet]] = {
     18: torchvision.models.resnet18,
     34: torchvision.models.resnet34,
     50: torchvision.models.resnet50,
@@ -152,7 +152,7 @@ class ResnetEncoder(nn.Module):
         return resnet_features(self.encoder, (image - INPUT_MEAN) / INPUT_STD)
 
 
-def resnet_features(net: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+def resnet_features(net: torchvision.models.ResNet, x: torch.Tensor) -> list[torch.Tensor]:
     """The five feature maps of a torchvision ResNet trunk, strides 2 to 32: after the stem's
     ReLU, then after layer1..layer4 (no pooling head)."""
     f0 = net.relu(net.bn1(net.conv1(x)))

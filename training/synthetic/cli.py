@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from training.synthetic.kitti import generate_outdoor
 from training.synthetic.nyu import generate_indoor
@@ -44,8 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     names = ("sequences", "frames", "width", "height")
     defaults = dict(zip(names, DEFAULTS[args.kind], strict=True))
-    chosen = {name: default if getattr(args, name) is None else getattr(args, name)
-              for name, default in defaults.items()}
+    chosen: dict[str, Any] = {
+        name: default if getattr(args, name) is None else getattr(args, name)
+        for name, default in defaults.items()
+    }
     try:
         if args.kind == "robot":
             summary = generate_robot(args.out, seed=args.seed, progress=True,

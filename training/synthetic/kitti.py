@@ -19,6 +19,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from numpy.typing import ArrayLike
 from tqdm import tqdm
 
 from training.datasets import KITTI_NORMALIZED_K
@@ -139,7 +140,7 @@ def write_kitti_calibration(date_dir: Path, k: np.ndarray, width: int, height: i
     P_rect_0i = K [I | -c_i] with c_i the camera centre in the rectified camera-0 frame, so
     P_rect_02 @ R_rect_00 @ [R | T] maps velodyne points onto image_02 pixels.
     """
-    def numbers(values: np.ndarray) -> str:
+    def numbers(values: ArrayLike) -> str:
         return " ".join(f"{value:.12e}" for value in np.asarray(values, float).ravel())
 
     lines = ["calib_time: 01-Jan-2000 00:00:00", f"corner_dist: {numbers([0.0995])}"]

@@ -64,7 +64,7 @@ def fbm(x: np.ndarray, y: np.ndarray, footprint: np.ndarray, seed: np.ndarray | 
         weight = np.clip(length / footprint - 1.0, 0.0, 1.0)
         if weight.any():  # distant pixels skip the fine octaves
             active = slice(None) if weight.all() else np.flatnonzero(weight)
-            octave_seed = seed if np.isscalar(seed) else seed[active]
+            octave_seed = seed[active] if isinstance(seed, np.ndarray) else seed
             noise = _value_noise(x[active] / length, y[active] / length, octave_seed + octave)
             total[active] += np.float32(amplitude) * weight[active] * (noise - 0.5)
         amplitude *= gain

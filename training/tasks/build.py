@@ -6,15 +6,17 @@ import copy
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from training.checkpoint import load_weights, read_checkpoint
 from training.config import TrainConfig, config_from_dict
 from training.tasks.monodepth2 import Monodepth2Task
 from training.tasks.supervised import SupervisedTask
 
+# Every method the trainer trains; all share forward(batch) -> StepOutput and depth_model().
+Task = Monodepth2Task | SupervisedTask
 
-def build_task(cfg: TrainConfig) -> nn.Module:
+
+def build_task(cfg: TrainConfig) -> Task:
     """Instantiate the task for `cfg.model.architecture`.
 
     Every task has `forward(batch) -> StepOutput` and `depth_model()`, an nn.Module mapping
@@ -27,7 +29,7 @@ def build_task(cfg: TrainConfig) -> nn.Module:
 
 def load_task(
     path: str | Path, map_location: str | torch.device = "cpu"
-) -> tuple[TrainConfig, nn.Module]:
+) -> tuple[TrainConfig, Task]:
     """Rebuild the trained task of a checkpoint, in eval mode on `map_location`.
 
     The task is built without downloading or reading ImageNet weights (they are overwritten by

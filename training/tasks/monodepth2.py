@@ -142,7 +142,7 @@ class Monodepth2Task(nn.Module):
         self, frames_aug: torch.Tensor
     ) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
         """Pose-net (axisangle, translation) per temporal offset, frames fed in temporal order."""
-        motions = {}
+        motions: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         pose_net = self.pose_net
         if pose_net is None:  # stereo only
             return motions

@@ -41,6 +41,9 @@ class MetricDepthModel(nn.Module):
     sigmoid(logits): bounded and positive whatever the network outputs.
     """
 
+    input_mean: torch.Tensor  # buffers, registered in __init__
+    input_std: torch.Tensor
+
     def __init__(self, network: nn.Module, input_mean: list[float], input_std: list[float],
                  min_depth: float, max_depth: float) -> None:
         super().__init__()
