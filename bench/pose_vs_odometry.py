@@ -23,6 +23,7 @@ from training.datasets import find_split
 from training.datasets.build import build_dataset
 from training.geometry import transformation_from_parameters
 from training.tasks.build import load_task
+from training.tasks.monodepth2 import Monodepth2Task
 
 
 def rotation_degrees(transforms: torch.Tensor) -> torch.Tensor:
@@ -33,7 +34,7 @@ def rotation_degrees(transforms: torch.Tensor) -> torch.Tensor:
 
 def compare(checkpoint: str, split: str | None, max_samples: int) -> dict[int, dict[str, list]]:
     cfg, task = load_task(checkpoint)
-    if task.pose_net is None or not cfg.data.odometry:
+    if not isinstance(task, Monodepth2Task) or task.pose_net is None or not cfg.data.odometry:
         raise SystemExit(f"{checkpoint}: needs a pose network and data.odometry: true")
     split_name = split or cfg.data.val_split
     dataset = build_dataset(cfg.data, find_split(split_name, cfg.data.root, "--split"),
