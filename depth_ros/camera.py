@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from depth_ros.image_codec import copy_header
+
 INTRINSICS_KEYS = ("fx", "fy", "cx", "cy", "width", "height")
 
 
@@ -113,8 +115,6 @@ class PinholeIntrinsics:
         The header is copied (None -> empty header).
         """
         from sensor_msgs.msg import CameraInfo
-
-        from depth_ros.image_codec import copy_header
 
         msg = CameraInfo()
         msg.header = copy_header(header)
