@@ -101,7 +101,8 @@ class LossConfig:
     automask_tiebreak: bool = True  # tiny noise on the identity error breaks exact ties
     min_reprojection: bool = True  # per-pixel minimum over sources (False: average)
     # Weak velocity supervision (PackNet-SfM): the pose network's travelled distance should match
-    # the odometry's. Any weight > 0 makes the model metric (units = metres); PackNet uses 0.05.
+    # the odometry's (smooth L1, slope 1 beyond the delta). Any weight > 0 declares the model
+    # metric; PackNet uses 0.05. How close to metres a run gets: config/train/rosbag2_mono.yaml.
     velocity_weight: float = 0.0
     velocity_huber_delta: float = 0.05  # metres: odometry noise below this is penalised softly
     supervised_loss: SupervisedLoss = "smooth_l1"  # supervised models only
