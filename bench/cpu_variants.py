@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{'/'.join(f'{v:.2f}' for v in load_after)}")
     print(f"{'variant':<30} {'ms/frame [min-max]':>27} {'CPU ms':>8} {'AbsRel vs GT':>13}")
     for name, t in timings.items():
-        gt = gt_abs_rel(t.depths, gts) if t.depths is not None else None
+        gt = gt_abs_rel(t.depths, gts, cfg.data.dataset) if t.depths is not None else None
         print(f"{name:<30} {t.summary()} {f'{gt:.4f}' if gt is not None else '-':>13}")
     base, quant = timings["ORT fp32"], timings["ORT int8 (QDQ)"]
     still = timings[f"ORT fp32, {spin_label}, spin off"]
@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
           f"CPU per frame x{ratio(spin.cpu_ms_per_frame, still.cpu_ms_per_frame):.2f}")
     assert base.depths is not None and quant.depths is not None
     drift = relative_differences(base.depths, quant.depths)
-    gt32, gt8 = gt_abs_rel(base.depths, gts), gt_abs_rel(quant.depths, gts)
+    gt32 = gt_abs_rel(base.depths, gts, cfg.data.dataset)
+    gt8 = gt_abs_rel(quant.depths, gts, cfg.data.dataset)
     delta = f"{gt8 - gt32:+.4f}" if gt32 is not None and gt8 is not None else "-"
     print(f"int8 vs fp32: AbsRel {drift.abs_rel:.4f}, median rel diff {drift.median_rel_diff:.4f}; "
           f"AbsRel vs GT delta {delta}")

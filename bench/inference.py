@@ -12,7 +12,7 @@ Columns: milliseconds per frame (batch 1, median over rounds with min and max of
 medians, 90th percentile of all frames), CPU milliseconds of this process per frame, speed
 relative to PyTorch eager on the CPU (median of per-round ratios), and accuracy: AbsRel and the
 median relative depth difference against PyTorch eager (the drift the export and the precision
-cost), and the median-scaled AbsRel against the ground truth under the KITTI protocol (what it
+cost), and the median-scaled AbsRel against the ground truth under the data's protocol (what it
 means for the metric). Frames come from the checkpoint's validation split when its data are on
 disk (int8 calibration from its training split), else from a generated street sequence at the
 model size.
@@ -43,7 +43,7 @@ from training.config import ConfigError, TrainConfig
 from training.datasets import DatasetError
 from training.datasets.split_frames import load_split_images
 from training.device import choose_cpu_threads
-from training.evaluation.protocol import PROTOCOLS, Scaling, resize_depth, score_image
+from training.evaluation.protocol import Scaling, protocol_for, resize_depth, score_image
 from training.evaluation.samples import iter_samples
 from training.export import export_onnx
 from training.model_contract import contract_graph, model_contract
@@ -62,7 +62,7 @@ class Row:
     speedup: float  # PyTorch eager CPU ms / this ms, median over rounds
     abs_rel_vs_torch: float
     median_rel_diff_vs_torch: float
-    abs_rel_vs_gt: float | None  # median-scaled, KITTI protocol
+    abs_rel_vs_gt: float | None  # median-scaled, the data's protocol
 
 
 def time_frames(run: Callable[[np.ndarray], np.ndarray],
@@ -118,11 +118,13 @@ def ort_runner(path: Path, provider: str, threads: int, options: dict[str, str] 
     return run
 
 
-def gt_abs_rel(depths: np.ndarray, gts: list[np.ndarray] | None) -> float | None:
-    """Mean over frames of the median-scaled AbsRel under the KITTI protocol."""
+def gt_abs_rel(
+    depths: np.ndarray, gts: list[np.ndarray] | None, dataset: str
+) -> float | None:
+    """Mean over frames of the median-scaled AbsRel under the dataset's protocol."""
     if gts is None:
         return None
-    protocol, median, values = PROTOCOLS["kitti"], Scaling("median"), []
+    protocol, median, values = protocol_for(dataset), Scaling("median"), []
     for depth, gt in zip(depths, gts, strict=True):
         score = score_image(resize_depth(depth, gt.shape), gt, protocol, median)
         if score is not None:
@@ -253,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(Row(name, provider, float(np.median(ms)), float(ms.min()), float(ms.max()),
                             float(np.percentile(frame_ms[index], 90)),
                             float(np.median(cpu_ms[index])), speedup, drift.abs_rel,
-                            drift.median_rel_diff, gt_abs_rel(depths[index], gts)))
+                            drift.median_rel_diff,
+                            gt_abs_rel(depths[index], gts, cfg.data.dataset)))
 
     print(f"model {contract.architecture} {contract.input_width}x{contract.input_height}"
           f"{' from ' + args.checkpoint if args.checkpoint else ' (untrained)'}; "
