@@ -257,9 +257,10 @@ def test_camera_size_images_arrive_with_the_reliable_qos_override(
         (info_pub, camera_info_message(camera, FRAME_ID, stamp)),
         (image_pub, image_message(pixels, "rgb8", FRAME_ID, stamp)),
     ]
-    depth = send_until_received(pairs, depth_rec, stamp)
+    # 1.4 MB reliable frames queue behind each other on a loaded 2-core machine: wait longer
+    depth = send_until_received(pairs, depth_rec, stamp, timeout=40.0)
     assert (depth.width, depth.height) == (64, 32)
-    info = send_until_received(pairs, info_rec, stamp)  # the override is for `image` only
+    info = send_until_received(pairs, info_rec, stamp, timeout=40.0)  # override: `image` only
     assert (info.width, info.height) == (64, 32)
     assert ros.get_parameters([override]) == {override: "reliable"}
     assert node.stop() == 0
