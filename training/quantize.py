@@ -134,6 +134,28 @@ def output_tail(model: onnx.ModelProto) -> list[str]:
     return tail
 
 
+def unshare_initializers(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Give every Identity of an initializer its own copy of the tensor, in place.
+
+    The exporter stores equal tensors once (e.g. the zero biases of several convolutions) and
+    reaches them through Identity nodes; the quantiser only quantises a convolution's bias that
+    is an initializer, and leaves the others' convolutions unfused, in float.
+    """
+    initializers = {tensor.name: tensor for tensor in model.graph.initializer}
+    kept = []
+    for node in model.graph.node:
+        if node.op_type == "Identity" and node.input[0] in initializers:
+            copy = onnx.TensorProto()
+            copy.CopyFrom(initializers[node.input[0]])
+            copy.name = node.output[0]
+            model.graph.initializer.append(copy)
+        else:
+            kept.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(kept)
+    return model
+
+
 def quantize_int8(source: str | Path, output: str | Path, calibration_images: np.ndarray) -> Path:
     """Write the statically quantised int8 (QDQ) variant of the fp32 model `source` to `output`.
 
@@ -149,6 +171,7 @@ def quantize_int8(source: str | Path, output: str | Path, calibration_images: np
         # (com.microsoft) into a file meant for every provider.
         quant_pre_process(str(source), str(prepared), skip_optimization=True,
                           skip_symbolic_shape=True)
+        onnx.save(unshare_initializers(onnx.load(str(prepared))), str(prepared))
         quantize_static(
             str(prepared),
             str(output),
