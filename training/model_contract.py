@@ -128,6 +128,11 @@ class HasDepthModel(Protocol):
     def depth_model(self) -> nn.Module: ...
 
 
+def depth_model_of(model: nn.Module) -> nn.Module:
+    """The depth model a task exports, or `model` itself when it is already a bare depth model."""
+    return model.depth_model() if isinstance(model, HasDepthModel) else model
+
+
 class ContractGraph(nn.Module):
     """What gets traced: the depth model with its output clamped to the contract's range."""
 
@@ -143,8 +148,8 @@ class ContractGraph(nn.Module):
 
 def contract_graph(model: nn.Module, contract: ModelContract) -> ContractGraph:
     """A CPU float32 eval-mode copy of the task's depth model (the caller's model is untouched)."""
-    depth_model = model.depth_model() if isinstance(model, HasDepthModel) else model
-    graph = ContractGraph(copy.deepcopy(depth_model), contract.min_depth, contract.max_depth)
+    graph = ContractGraph(copy.deepcopy(depth_model_of(model)), contract.min_depth,
+                          contract.max_depth)
     return graph.cpu().float().eval()
 
 

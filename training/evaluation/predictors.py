@@ -13,7 +13,7 @@ from torch import nn
 from depth_ros.contract import ModelContract
 from depth_ros.inference import DepthEstimator
 from depth_ros.providers import CPU
-from training.model_contract import ContractGraph, HasDepthModel
+from training.model_contract import ContractGraph, depth_model_of
 
 
 class Predictor(Protocol):
@@ -32,7 +32,7 @@ class TorchPredictor:
     def __init__(
         self, model: nn.Module, contract: ModelContract, device: str | None = None
     ) -> None:
-        depth_model = model.depth_model() if isinstance(model, HasDepthModel) else model
+        depth_model = depth_model_of(model)
         self.contract = contract
         if device is None:  # where the model already is (e.g. the trainer's GPU)
             first = next(depth_model.parameters(), None)
