@@ -21,15 +21,10 @@ import torch
 
 from training.datasets import find_split
 from training.datasets.build import build_dataset
+from training.datasets.odometry import rotation_degrees
 from training.geometry import transformation_from_parameters
 from training.tasks.build import load_task
 from training.tasks.monodepth2 import Monodepth2Task
-
-
-def rotation_degrees(transforms: torch.Tensor) -> torch.Tensor:
-    """Rotation angle of N x 4 x 4 rigid transforms, degrees."""
-    trace = transforms[:, 0, 0] + transforms[:, 1, 1] + transforms[:, 2, 2]
-    return torch.rad2deg(torch.arccos(((trace - 1) / 2).clamp(-1.0, 1.0)))
 
 
 def compare(checkpoint: str, split: str | None, max_samples: int) -> dict[int, dict[str, list]]:
@@ -60,8 +55,8 @@ def compare(checkpoint: str, split: str | None, max_samples: int) -> dict[int, d
                 row["ratio"].append(float(t_net.norm() / t_odom.norm().clamp_min(1e-6)))
                 row["cosine"].append(float(torch.nn.functional.cosine_similarity(
                     t_net, t_odom, dim=0)))
-                row["rot_net"].append(float(rotation_degrees(network[None])[0]))
-                row["rot_odom"].append(float(rotation_degrees(odometry[None])[0]))
+                row["rot_net"].append(rotation_degrees(network[:3, :3].numpy()))
+                row["rot_odom"].append(rotation_degrees(odometry[:3, :3].numpy()))
     return rows
 
 

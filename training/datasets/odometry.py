@@ -14,6 +14,7 @@ samples) and C the camera-to-base mounting. Numpy only, so datasets stay light.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,3 +135,8 @@ def read_odometry(path: Path) -> OdometryTrack:
     if rows.size:
         poses[:, :3] = rows[:, 1:].reshape(-1, 3, 4)
     return OdometryTrack(rows[:, 0] if rows.size else np.zeros(0), poses)
+
+
+def rotation_degrees(rotation: np.ndarray) -> float:
+    """Degrees turned by a 3 x 3 rotation."""
+    return math.degrees(math.acos(float(np.clip((np.trace(rotation) - 1.0) / 2.0, -1.0, 1.0))))

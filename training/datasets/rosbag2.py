@@ -50,7 +50,7 @@ from depth_ros.camera import CameraInfoError, PinholeIntrinsics, camera_info_top
 from depth_ros.image_codec import ImageFormatError, image_to_array, message_to_rgb8
 from training.config import DataConfig
 from training.datasets import TIME_SPLITS, DatasetError, NormalizedIntrinsics, SplitEntry
-from training.datasets.odometry import OdometryTrack
+from training.datasets.odometry import OdometryTrack, rotation_degrees
 from training.datasets.sequence import SequenceDataset
 
 logger = logging.getLogger(__name__)
@@ -464,7 +464,7 @@ def moving_targets(recording: Recording, cfg: DataConfig) -> list[int]:
         for n in neighbours:
             if valid is not None and poses is not None and valid[frame] and valid[n]:
                 step = np.linalg.inv(poses[n]) @ poses[frame]
-                turn = _angle(step[:3, :3])
+                turn = rotation_degrees(step[:3, :3])
                 moved.append(np.linalg.norm(step[:3, 3]) >= cfg.min_translation
                              or turn >= cfg.min_rotation)
             else:
@@ -486,11 +486,6 @@ def moving_targets(recording: Recording, cfg: DataConfig) -> list[int]:
         logger.info("rosbag2 %s: %d static frames skipped, %d moving", recording.path, static,
                     len(targets))
     return targets
-
-
-def _angle(rotation: np.ndarray) -> float:
-    """Degrees turned by a 3 x 3 rotation."""
-    return math.degrees(math.acos(float(np.clip((np.trace(rotation) - 1.0) / 2.0, -1.0, 1.0))))
 
 
 def _grey(frames: np.ndarray) -> np.ndarray:
