@@ -171,9 +171,8 @@ def quantize_int8(source: str | Path, output: str | Path, calibration_images: np
         # (com.microsoft) into a file meant for every provider.
         quant_pre_process(str(source), str(prepared), skip_optimization=True,
                           skip_symbolic_shape=True)
-        onnx.save(unshare_initializers(onnx.load(str(prepared))), str(prepared))
         quantize_static(
-            str(prepared),
+            unshare_initializers(onnx.load(str(prepared))),
             str(output),
             reader,
             quant_format=QuantFormat.QDQ,
