@@ -88,6 +88,13 @@ class ModelConfig:
     pose_source: PoseSource = "network"
     min_depth: float = 0.1  # metres (or relative units) that disparity 1 maps to
     max_depth: float = 100.0  # depth that disparity 0 maps to
+    # After training, find the metres per depth unit at which the recorded odometry's motion
+    # best explains the training frames (the photometric loss's minimum over one global scale;
+    # training/odometry_scale.py) and write it to model.metres_per_unit. Needs data.odometry.
+    scale_from_odometry: bool = False
+    # Metres per depth unit, as fitted from odometry (or measured); 0: from the recipe (stereo
+    # 5.4, odometry or velocity 1.0, otherwise relative units).
+    metres_per_unit: float = 0.0
     freeze_encoder: bool = False  # supervised models: keep the ImageNet encoder fixed
     dropout: float = 0.0  # supervised UNet decoder dropout probability
     fpn_backbone: str = "resnext50_32x4d"  # supervised FPN encoder (a torchvision name)
@@ -177,6 +184,11 @@ class TrainConfig:
         _require(r.cpu_threads >= 0, "run.cpu_threads", r.cpu_threads, ">= 0 (0: automatic)")
         self._validate_ranges()
         is_mono = m.architecture == "monodepth2"
+        _require(not m.scale_from_odometry or (is_mono and d.odometry and not d.use_stereo
+                                               and len(d.frame_offsets) > 1),
+                 "model.scale_from_odometry", m.scale_from_odometry,
+                 "false unless a monodepth2 model trains on video (data.frame_offsets beyond 0) "
+                 "with data.odometry: true and without stereo")
         _require(not is_mono or len(d.frame_offsets) > 1 or d.use_stereo, "data.frame_offsets",
                  d.frame_offsets, "source frames besides 0, or data.use_stereo: true")
 
@@ -195,6 +207,7 @@ class TrainConfig:
         _require(m.pose_num_layers in (18, 34, 50), "model.pose_num_layers", m.pose_num_layers,
                  "one of (18, 34, 50)")
         _require(math.isfinite(m.max_depth), "model.max_depth", m.max_depth, "a finite depth")
+        _non_negative("model.metres_per_unit", m.metres_per_unit)
         _require(math.isfinite(m.dropout) and 0.0 <= m.dropout < 1.0, "model.dropout", m.dropout,
                  "within [0, 1)")
         _non_negative("loss.smoothness_weight", lo.smoothness_weight)

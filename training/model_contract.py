@@ -47,10 +47,13 @@ def depth_units(cfg: TrainConfig) -> tuple[str, float]:
     Supervised models regress metres. Monodepth2 trained with the stereo pair knows the baseline
     (0.1 units = 0.54 m), so its depth is metric after x5.4; trained on video with odometry (a
     velocity term or odometry poses) its units are the odometry's metres; trained on video alone
-    it is relative (scale unknown; the runtime or the evaluation has to recover it).
+    it is relative (scale unknown; the runtime or the evaluation has to recover it). A scale
+    fitted from odometry after training (model.metres_per_unit) overrides the recipe's.
     """
     if cfg.model.architecture in SUPERVISED_ARCHITECTURES:
         return "metric", 1.0
+    if cfg.model.metres_per_unit > 0.0:
+        return "metric", cfg.model.metres_per_unit
     if cfg.data.use_stereo:
         return "metric", STEREO_METRES_PER_UNIT
     if cfg.loss.velocity_weight > 0.0 or cfg.model.pose_source != "network":

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
@@ -74,9 +75,11 @@ from training.depth_prior import median_depth_prior
 from training.device import Runtime, preserved_rng, seed_everything, setup_runtime, teardown_runtime
 from training.evaluation.protocol import Scaling, protocol_for, score_image
 from training.model_contract import depth_units
+from training.odometry_scale import ScaleFitError, fit_metres_per_unit
 from training.run_lock import RunLock, RunLockError
 from training.sampling import EpochBatches, SeededSamples
 from training.tasks.build import build_task
+from training.tasks.monodepth2 import Monodepth2Task
 from training.tasks.step import StepOutput
 
 if TYPE_CHECKING:
@@ -87,6 +90,7 @@ log = logging.getLogger(__name__)
 EXIT_NON_FINITE = 1
 EXIT_WRITE_FAILED = 1
 # Validation scores averaged over images with ground truth (the rest average over all images).
+SCALE_FIT_FRAMES = 64  # training frames, evenly spaced, the odometry scale is fitted on
 DEPTH_SCORES = ("abs_rel", "a1", "abs_rel_unscaled", "scale_ratio", "depth_images")
 EXIT_CONFIG = 2
 # optim.* keys that --resume puts into the restored optimiser and scheduler.
@@ -254,9 +258,11 @@ class Trainer:
                 if stopped:
                     exit_code = 128 + stopped
                     break
-            if exit_code == 0 and self._saved_step != self.step:  # max_steps ended it mid-epoch
-                self._validate_into("final")
-                self.save()
+            if exit_code == 0:
+                rescaled = self._fit_scale_to_odometry()
+                if rescaled or self._saved_step != self.step:  # or max_steps ended mid-epoch
+                    self._validate_into("final")
+                    self.save()
         summary = self._summary(meter, time.perf_counter() - started, exit_code)
         if self.rt.is_main:
             write_text(self.out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
@@ -314,6 +320,40 @@ class Trainer:
                or self.batch_in_epoch == self.batches.num_batches or self._max_steps_reached()
                or (self._stop_signal is not None and not self.rt.distributed))
         return output, self._agree_on_flags(output) if due else 0
+
+    def _fit_scale_to_odometry(self) -> bool:
+        """With model.scale_from_odometry, set model.metres_per_unit from the odometry (rank 0
+        fits on the training frames, every rank takes its value); True when it did."""
+        if not self.cfg.model.scale_from_odometry:
+            return False
+        assert isinstance(self.task, Monodepth2Task)  # the config allows it for monodepth2 only
+        fitted = dict.fromkeys(("metres_per_unit", "frames", "photometric", "photometric_as_is",
+                                "photometric_unwarped"), 0.0)
+        if self.rt.is_main:
+            data = self.cfg.data
+            dataset = build_dataset(data, find_split(data.train_split, data.root,
+                                                     "data.train_split"), train=False)
+            picks = np.linspace(0, len(dataset) - 1, min(SCALE_FIT_FRAMES, len(dataset)))
+            samples = [dataset[int(index)] for index in np.unique(picks.round())]
+            try:
+                fitted = dataclasses.asdict(fit_metres_per_unit(self.task, samples,
+                                                                self.rt.device))
+            except ScaleFitError as exc:
+                log.error("model.scale_from_odometry: %s; the depth keeps the recipe's units "
+                          "(%s x %g m)", exc, *depth_units(self.cfg))
+        fitted = self.rt.sum_over_ranks(fitted)
+        if fitted["metres_per_unit"] <= 0.0:
+            return False
+        self.cfg = dataclasses.replace(self.cfg, model=dataclasses.replace(
+            self.cfg.model, metres_per_unit=fitted["metres_per_unit"]))
+        self.history["odometry_scale"] = fitted
+        log.info("depth units from odometry: 1 unit = %.4g m (%d frames; photometric error "
+                 "%.4f there, %.4f in the training units, %.4f not warped)",
+                 fitted["metres_per_unit"], fitted["frames"], fitted["photometric"],
+                 fitted["photometric_as_is"], fitted["photometric_unwarped"])
+        if self.rt.is_main:
+            save_config(self.cfg, self.out_dir / "config.yaml")
+        return True
 
     def _end_epoch(self) -> None:
         self.scheduler.step()
@@ -633,6 +673,7 @@ class Trainer:
             "val_initial": self.history.get("initial"),
             "val_final": self.history.get("final"),
             "val_prior": self.history.get("prior"),
+            "odometry_scale": self.history.get("odometry_scale"),
             "checkpoint": str(self.last_path),
             "exit_code": exit_code,
         }

@@ -27,6 +27,7 @@ from training.geometry import (
     transformation_from_parameters,
 )
 from training.losses import (
+    ReprojectionLoss,
     edge_aware_smoothness,
     photometric_error,
     reprojection_loss,
@@ -210,13 +211,7 @@ class Monodepth2Task(nn.Module):
         K: torch.Tensor,  # noqa: N803
     ) -> StepOutput:
         height, width = target.shape[-2:]
-        inv_K = torch.linalg.inv(K)  # noqa: N806
-        identity_errors = None
-        if self.automask:
-            identity_errors = torch.cat(
-                [photometric_error(view.image, target, self.alpha) for view in sources], 1
-            )
-
+        identity_errors = self.identity_errors(target, sources)
         photometric, smoothness, kept = [], [], []
         automask_image = None
         # The reference's pyramid: Lanczos, each scale from the one above.
@@ -227,17 +222,7 @@ class Monodepth2Task(nn.Module):
             disp_full = F.interpolate(disp, size=(height, width), mode="bilinear",
                                       align_corners=False)
             depth = disp_to_depth(disp_full, self.depth_net.min_depth, self.depth_net.max_depth)[1]
-            points = backproject(depth, inv_K)
-            errors = torch.cat([
-                photometric_error(
-                    sample_at(view.image, project_to_grid(points, K, view.transform, height,
-                                                          width)),
-                    target,
-                    self.alpha,
-                )
-                for view in sources
-            ], 1)
-            reprojection = reprojection_loss(errors, identity_errors, self.min_reprojection,
+            reprojection = self.reprojection(target, depth, sources, K, identity_errors,
                                              self.automask_tiebreak)
             photometric.append(reprojection.loss)
             kept.append(reprojection.automask_fraction)
@@ -260,6 +245,47 @@ class Monodepth2Task(nn.Module):
             },
             images=images,
         )
+
+    def identity_errors(
+        self, target: torch.Tensor, sources: list[SourceView]
+    ) -> torch.Tensor | None:
+        """Un-warped sources' errors, the auto-mask's reference (None without auto-masking)."""
+        if not self.automask:
+            return None
+        return torch.cat([photometric_error(view.image, target, self.alpha) for view in sources], 1)
+
+    def reprojection(
+        self,
+        target: torch.Tensor,
+        depth: torch.Tensor,
+        sources: list[SourceView],
+        K: torch.Tensor,  # noqa: N803
+        identity_errors: torch.Tensor | None,
+        tiebreak: bool,
+    ) -> ReprojectionLoss:
+        """The objective's photometric term for one full-resolution depth map (N x 1 x H x W)."""
+        height, width = target.shape[-2:]
+        points = backproject(depth, torch.linalg.inv(K))
+        errors = torch.cat([
+            photometric_error(
+                sample_at(view.image, project_to_grid(points, K, view.transform, height, width)),
+                target,
+                self.alpha,
+            )
+            for view in sources
+        ], 1)
+        return reprojection_loss(errors, identity_errors, self.min_reprojection, tiebreak)
+
+    def odometry_views(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[list[SourceView], torch.Tensor]:
+        """The temporal sources warped by the recorded motion alone, and N: where all are valid."""
+        views = [
+            SourceView(batch["frames"][:, self.frame_offsets.index(offset)].float(),
+                       batch["odom_T"][:, source].float())
+            for source, offset in enumerate(self.temporal_offsets)
+        ]
+        return views, batch["odom_valid"].bool().all(1)
 
 
 def _normalise_for_display(disp: torch.Tensor) -> torch.Tensor:
