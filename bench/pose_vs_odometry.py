@@ -40,7 +40,7 @@ def compare(checkpoint: str, split: str | None, max_samples: int) -> dict[int, d
         for index in sorted(set(picks.tolist())):
             sample = dataset[index]
             frames = sample["frames"][None]
-            motions = task._predict_motions(frames)
+            motions = task.predict_motions(frames)
             for source, offset in enumerate(task.temporal_offsets):
                 if not bool(sample["odom_valid"][source]):
                     continue

@@ -4,6 +4,7 @@
     python -m training train --config config/train/synthetic.yaml
     torchrun --nproc_per_node 4 -m training train --config config/train/kitti_mono.yaml
     python -m training evaluate --checkpoint runs/x/last.pt --config config/train/kitti_mono.yaml
+    python -m training fit-scale --checkpoint runs/x/last.pt --output runs/x/metric.pt
     python -m training export --checkpoint runs/x/last.pt --output model.onnx
     python -m training import-monodepth2 models/mono_640x192 --output mono_640x192.pt
     python -m training compare-supervised --root data/synthetic_indoor
@@ -25,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("training.synthetic.cli", "write a synthetic sequence with ground truth"),
     "train": ("training.trainer", "train a depth network from a YAML config"),
     "evaluate": ("training.evaluate", "standard depth metrics on a split"),
+    "fit-scale": ("training.fit_scale",
+                  "metres per depth unit of a trained model from a recording's odometry"),
     "export": ("training.export", "export a checkpoint to ONNX with the model contract"),
     "import-monodepth2": ("training.import_monodepth2", "convert official Monodepth2 weights"),
     "compare-supervised": ("training.compare_supervised",

@@ -20,6 +20,9 @@ import numpy as np
 import torch
 from torch.utils.data import default_collate
 
+from training.config import DataConfig
+from training.datasets import find_split
+from training.datasets.build import build_dataset
 from training.losses import photometric_error
 from training.tasks.monodepth2 import Monodepth2Task, SourceView
 
@@ -31,6 +34,7 @@ REFINE_ITERATIONS = 14  # golden section: the bracket of two scan steps shrinks 
 # (wrong extrinsics, odometry of another robot, a depth that is noise).
 MAX_ERROR_VS_UNWARPED = 0.5
 BATCH_SIZE = 8
+FIT_FRAMES = 64  # training frames, evenly spaced over the split
 GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 
 
@@ -109,6 +113,17 @@ def fit_metres_per_unit(
             "frames; check the camera's /tf_static and the odometry's frame"
         )
     return ScaleFit(math.exp(log_scale), count, fitted, error(0.0), unwarped)
+
+
+def fit_on_training_frames(
+    task: Monodepth2Task, data: DataConfig, device: torch.device, frames: int = FIT_FRAMES
+) -> ScaleFit:
+    """fit_metres_per_unit on `frames` evenly spaced frames of data.train_split, as recorded
+    (no augmentation)."""
+    split = find_split(data.train_split, data.root, "data.train_split")
+    dataset = build_dataset(data, split, train=False)
+    picks = np.unique(np.linspace(0, len(dataset) - 1, min(frames, len(dataset))).round())
+    return fit_metres_per_unit(task, [dataset[int(index)] for index in picks], device)
 
 
 def _network_depth(task: Monodepth2Task) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:

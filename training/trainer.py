@@ -53,7 +53,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
@@ -75,7 +74,7 @@ from training.depth_prior import median_depth_prior
 from training.device import Runtime, preserved_rng, seed_everything, setup_runtime, teardown_runtime
 from training.evaluation.protocol import Scaling, protocol_for, score_image
 from training.model_contract import depth_units
-from training.odometry_scale import ScaleFitError, fit_metres_per_unit
+from training.odometry_scale import ScaleFitError, fit_on_training_frames
 from training.run_lock import RunLock, RunLockError
 from training.sampling import EpochBatches, SeededSamples
 from training.tasks.build import build_task
@@ -90,7 +89,6 @@ log = logging.getLogger(__name__)
 EXIT_NON_FINITE = 1
 EXIT_WRITE_FAILED = 1
 # Validation scores averaged over images with ground truth (the rest average over all images).
-SCALE_FIT_FRAMES = 64  # training frames, evenly spaced, the odometry scale is fitted on
 DEPTH_SCORES = ("abs_rel", "a1", "abs_rel_unscaled", "scale_ratio", "depth_images")
 EXIT_CONFIG = 2
 # optim.* keys that --resume puts into the restored optimiser and scheduler.
@@ -330,14 +328,9 @@ class Trainer:
         fitted = dict.fromkeys(("metres_per_unit", "frames", "photometric", "photometric_as_is",
                                 "photometric_unwarped"), 0.0)
         if self.rt.is_main:
-            data = self.cfg.data
-            dataset = build_dataset(data, find_split(data.train_split, data.root,
-                                                     "data.train_split"), train=False)
-            picks = np.linspace(0, len(dataset) - 1, min(SCALE_FIT_FRAMES, len(dataset)))
-            samples = [dataset[int(index)] for index in np.unique(picks.round())]
             try:
-                fitted = dataclasses.asdict(fit_metres_per_unit(self.task, samples,
-                                                                self.rt.device))
+                fitted = dataclasses.asdict(fit_on_training_frames(self.task, self.cfg.data,
+                                                                   self.rt.device))
             except ScaleFitError as exc:
                 log.error("model.scale_from_odometry: %s; the depth keeps the recipe's units "
                           "(%s x %g m)", exc, *depth_units(self.cfg))

@@ -3,7 +3,8 @@
 The exact depth of the recording, divided by a known factor, stands in for a network whose units
 are that factor off metres: the fit must give the factor back, through the training objective's
 own warps, with exact and with noisy odometry. Then a short training run with
-model.scale_from_odometry writes its fitted scale where the export and the evaluation read units.
+model.scale_from_odometry, and `python -m training fit-scale` on a saved model, write the fitted
+scale where the export and the evaluation read units.
 """
 
 from __future__ import annotations
@@ -16,8 +17,15 @@ import pytest
 import torch
 
 from training.__main__ import main as training_main
-from training.checkpoint import read_checkpoint
-from training.config import ConfigError, DataConfig, TrainConfig, config_from_dict, load_config
+from training.checkpoint import read_checkpoint, save_checkpoint
+from training.config import (
+    ConfigError,
+    DataConfig,
+    TrainConfig,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+)
 from training.datasets.build import build_dataset
 from training.model_contract import depth_units, model_contract
 from training.odometry_scale import ScaleFitError, fit_metres_per_unit
@@ -45,7 +53,8 @@ def robot_config(bag: Path, **data: object) -> TrainConfig:
     cfg = TrainConfig()
     cfg.data = DataConfig(**{"dataset": "rosbag2", "root": str(bag), "height": 96, "width": 128,
                              "augment": False, "frame_offsets": [0, -2, 2], "num_workers": 0,
-                             "odometry": True, "depth_topic": TOPICS.depth, **data})
+                             "odometry": True, "depth_topic": TOPICS.depth, "train_split": "train",
+                             **data})
     cfg.model.weights_init = "scratch"
     return cfg
 
@@ -145,3 +154,28 @@ def test_training_writes_the_fitted_scale_into_checkpoint_config_and_summary(
     assert load_config(out / "config.yaml").model.metres_per_unit == fitted
     contract = model_contract(cfg)
     assert (contract.units, contract.metres_per_unit) == ("metric", fitted)
+
+
+def test_fit_scale_command_writes_a_metric_copy_and_leaves_the_checkpoint(
+    bags: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    cfg = robot_config(bags["exact"])
+    task = build_task(cfg)
+    checkpoint = tmp_path / "relative.pt"
+    save_checkpoint(checkpoint, {"config": config_to_dict(cfg), "model": task.state_dict()})
+    original = checkpoint.read_bytes()
+    output = tmp_path / "metric.pt"
+    argv = ["fit-scale", "--checkpoint", str(checkpoint), "--frames", "16",
+            "--set", f"data.root={bags['noisy']}", "--output", str(output)]
+    assert training_main(argv) == 0
+    printed = capsys.readouterr().out
+    assert f"of {bags['noisy']}" in printed
+    fitted = config_from_dict(read_checkpoint(output, CPU)["config"])
+    assert fitted.data.root == str(bags["exact"])  # the model's own data section is kept
+    assert f"1 depth unit = {fitted.model.metres_per_unit:.4g} m" in printed
+    assert depth_units(fitted) == ("metric", fitted.model.metres_per_unit)
+    assert checkpoint.read_bytes() == original
+
+    assert training_main(["fit-scale", "--checkpoint", str(checkpoint),
+                          "--set", "data.frame_offsets=[0]", "--set", "data.use_stereo=true"]) == 2
+    assert "data.frame_offsets has none" in capsys.readouterr().err

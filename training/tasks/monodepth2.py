@@ -101,7 +101,7 @@ class Monodepth2Task(nn.Module):
         self._check_batch(batch)
         frames, frames_aug = batch["frames"], batch["frames_aug"]
         disps = self.depth_net(frames_aug[:, 0])
-        motions = self._predict_motions(frames_aug)
+        motions = self.predict_motions(frames_aug)
         # Geometry and losses in float32 even when the networks run under autocast.
         with torch.autocast(device_type=frames.device.type, enabled=False):
             sources = self._source_views(batch, motions)
@@ -139,7 +139,7 @@ class Monodepth2Task(nn.Module):
                 f"expected N x {expected} x 3 x H x W for frame_offsets {list(self.frame_offsets)}"
             )
 
-    def _predict_motions(
+    def predict_motions(
         self, frames_aug: torch.Tensor
     ) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
         """Pose-net (axisangle, translation) per temporal offset, frames fed in temporal order."""
