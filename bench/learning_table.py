@@ -5,7 +5,9 @@
 One row per run: steps, wall time, held-out median-scaled AbsRel of the untrained network, of the
 content-blind median-depth prior and of the trained network, the trained/untrained ratio, and for
 metric runs (stereo or odometry) AbsRel in metres without median scaling and the median-scaling
-ratio (1.0 = metric). Runs started with --init-from show the starting model as "untrained".
+ratio (1.0 = metric), and the metres per unit fitted from odometry where the run fitted them
+(model.scale_from_odometry). Runs started with --init-from show the starting model as
+"untrained".
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from training.config import load_config
 from training.model_contract import depth_units
 
 HEADER = ("run", "steps", "wall", "untrained", "prior", "trained", "trained/untrained",
-          "AbsRel in metres", "scale ratio")
+          "AbsRel in metres", "scale ratio", "m/unit fitted")
 
 
 def table_row(run: Path) -> tuple[str, ...]:
@@ -30,6 +32,7 @@ def table_row(run: Path) -> tuple[str, ...]:
     if "abs_rel" not in final:
         raise SystemExit(f"{run}/summary.json has no held-out depth scores (val_final.abs_rel)")
     metric = depth_units(load_config(run / "config.yaml"))[0] == "metric"
+    fitted = (summary.get("odometry_scale") or {}).get("metres_per_unit")
     return (
         run.name,
         str(summary["steps"]),
@@ -40,6 +43,7 @@ def table_row(run: Path) -> tuple[str, ...]:
         f"{final['abs_rel'] / start['abs_rel']:.2f}" if "abs_rel" in start else "-",
         f"{final['abs_rel_unscaled']:.3f}" if metric else "-",
         f"{final['scale_ratio']:.2f}" if metric else "-",
+        f"{fitted:.3g}" if fitted else "-",
     )
 
 

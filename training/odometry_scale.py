@@ -109,8 +109,9 @@ def fit_metres_per_unit(
         raise ScaleFitError(
             f"warped by the recorded motion at the best scale (x{math.exp(log_scale):.4g}), the "
             f"neighbours match the frames barely better than not warped at all (photometric "
-            f"error {fitted:.4f} against {unwarped:.4f}): the motion does not explain the "
-            "frames; check the camera's /tf_static and the odometry's frame"
+            f"error {fitted:.4f} against {unwarped:.4f}): this depth and the recorded motion do "
+            "not explain the frames together; check the camera's /tf_static and the odometry's "
+            "frame, or the model has not learnt depth (yet)"
         )
     return ScaleFit(math.exp(log_scale), count, fitted, error(0.0), unwarped)
 

@@ -332,8 +332,9 @@ class Trainer:
                 fitted = dataclasses.asdict(fit_on_training_frames(self.task, self.cfg.data,
                                                                    self.rt.device))
             except ScaleFitError as exc:
+                units, metres_per_unit = depth_units(self.cfg)
                 log.error("model.scale_from_odometry: %s; the depth keeps the recipe's units "
-                          "(%s x %g m)", exc, *depth_units(self.cfg))
+                          "(%s, %g m per unit)", exc, units, metres_per_unit)
         fitted = self.rt.sum_over_ranks(fitted)
         if fitted["metres_per_unit"] <= 0.0:
             return False
