@@ -61,35 +61,56 @@ class _Frame:
     unwarped: float  # mean over pixels of the best un-warped neighbour's error
 
 
+class OdometryWarps:
+    """Frames whose neighbours have odometry, with their depth computed once: error(scale) is
+    the mean photometric error of the neighbours warped by the recorded motion and depth x scale.
+
+    `samples` are unbatched dataset items with frames, K, odom_T and odom_valid; those where a
+    neighbour lacks odometry are left out. `depth_of(batch)` gives N x 1 x H x W depth in the
+    model's units (default: the task's depth network in eval mode on the target frames).
+    """
+
+    def __init__(
+        self,
+        task: Monodepth2Task,
+        samples: Sequence[dict[str, torch.Tensor]],
+        device: torch.device,
+        depth_of: Callable[[dict[str, torch.Tensor]], torch.Tensor] | None = None,
+    ) -> None:
+        self.task = task
+        self._frames = _prepare(task, samples, device, depth_of or _network_depth(task))
+        self.frames = sum(len(frame.target) for frame in self._frames)
+        self.unwarped = sum(frame.unwarped * len(frame.target)
+                            for frame in self._frames) / max(self.frames, 1)
+
+    def error(self, scale: float) -> float:
+        with torch.no_grad():
+            total = sum(
+                float(self.task.reprojection(frame.target, frame.depth * scale, frame.sources,
+                                             frame.K, frame.identity, tiebreak=False).loss)
+                * len(frame.target)
+                for frame in self._frames
+            )
+        return total / max(self.frames, 1)
+
+
 def fit_metres_per_unit(
     task: Monodepth2Task,
     samples: Sequence[dict[str, torch.Tensor]],
     device: torch.device,
     depth_of: Callable[[dict[str, torch.Tensor]], torch.Tensor] | None = None,
 ) -> ScaleFit:
-    """The scale s minimising the odometry-warped photometric error of depth x s over `samples`.
-
-    `samples` are unbatched dataset items with frames, K, odom_T and odom_valid; those where a
-    neighbour lacks odometry are left out. `depth_of(batch)` gives N x 1 x H x W depth in the
-    model's units (default: the task's depth network in eval mode on the target frames).
-    """
-    frames = _prepare(task, samples, device, depth_of or _network_depth(task))
-    if not frames:
+    """The scale s minimising the odometry-warped photometric error of depth x s over `samples`
+    (arguments as OdometryWarps)."""
+    warps = OdometryWarps(task, samples, device, depth_of)
+    if not warps.frames:
         raise ScaleFitError(
             f"none of the {len(samples)} frames has odometry to every temporal neighbour; the "
             "odometry cannot fix the depth's scale (check data.odometry_topic and the gaps)"
         )
-    count = sum(len(frame.target) for frame in frames)
 
     def error(log_scale: float) -> float:
-        with torch.no_grad():
-            total = sum(
-                float(task.reprojection(frame.target, frame.depth * math.exp(log_scale),
-                                        frame.sources, frame.K, frame.identity,
-                                        tiebreak=False).loss) * len(frame.target)
-                for frame in frames
-            )
-        return total / count
+        return warps.error(math.exp(log_scale))
 
     span = SCAN_DECADES * math.log(10.0)
     grid = np.linspace(-span, span, SCAN_POINTS)
@@ -104,27 +125,30 @@ def fit_metres_per_unit(
         )
     log_scale = _golden_section(error, float(grid[best - 1]), float(grid[best + 1]))
     fitted = error(log_scale)
-    unwarped = sum(frame.unwarped * len(frame.target) for frame in frames) / count
-    if fitted > MAX_ERROR_VS_UNWARPED * unwarped:
+    if fitted > MAX_ERROR_VS_UNWARPED * warps.unwarped:
         raise ScaleFitError(
             f"warped by the recorded motion at the best scale (x{math.exp(log_scale):.4g}), the "
             f"neighbours match the frames barely better than not warped at all (photometric "
-            f"error {fitted:.4f} against {unwarped:.4f}): this depth and the recorded motion do "
-            "not explain the frames together; check the camera's /tf_static and the odometry's "
-            "frame, or the model has not learnt depth (yet)"
+            f"error {fitted:.4f} against {warps.unwarped:.4f}): this depth and the recorded "
+            "motion do not explain the frames together; check the camera's /tf_static and the "
+            "odometry's frame, or the model has not learnt depth (yet)"
         )
-    return ScaleFit(math.exp(log_scale), count, fitted, error(0.0), unwarped)
+    return ScaleFit(math.exp(log_scale), warps.frames, fitted, warps.error(1.0), warps.unwarped)
+
+
+def training_frames(data: DataConfig, frames: int = FIT_FRAMES) -> list[dict[str, torch.Tensor]]:
+    """`frames` evenly spaced samples of data.train_split, as recorded (no augmentation)."""
+    split = find_split(data.train_split, data.root, "data.train_split")
+    dataset = build_dataset(data, split, train=False)
+    picks = np.unique(np.linspace(0, len(dataset) - 1, min(frames, len(dataset))).round())
+    return [dataset[int(index)] for index in picks]
 
 
 def fit_on_training_frames(
     task: Monodepth2Task, data: DataConfig, device: torch.device, frames: int = FIT_FRAMES
 ) -> ScaleFit:
-    """fit_metres_per_unit on `frames` evenly spaced frames of data.train_split, as recorded
-    (no augmentation)."""
-    split = find_split(data.train_split, data.root, "data.train_split")
-    dataset = build_dataset(data, split, train=False)
-    picks = np.unique(np.linspace(0, len(dataset) - 1, min(frames, len(dataset))).round())
-    return fit_metres_per_unit(task, [dataset[int(index)] for index in picks], device)
+    """fit_metres_per_unit on training_frames(data, frames)."""
+    return fit_metres_per_unit(task, training_frames(data, frames), device)
 
 
 def _network_depth(task: Monodepth2Task) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
