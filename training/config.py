@@ -109,7 +109,8 @@ class LossConfig:
     min_reprojection: bool = True  # per-pixel minimum over sources (False: average)
     # Weak velocity supervision (PackNet-SfM): the pose network's travelled distance should match
     # the odometry's (smooth L1, slope 1 beyond the delta). Any weight > 0 declares the model
-    # metric; PackNet uses 0.05. How close to metres a run gets: config/train/rosbag2_mono.yaml.
+    # metric; PackNet uses 0.05. A short run stays far from metres: pair it with
+    # model.scale_from_odometry (config/train/rosbag2_velocity.yaml).
     velocity_weight: float = 0.0
     velocity_huber_delta: float = 0.05  # metres: odometry noise below this is penalised softly
     supervised_loss: SupervisedLoss = "smooth_l1"  # supervised models only

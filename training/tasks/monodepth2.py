@@ -7,7 +7,8 @@ warp each source into the target with it and score the reconstructions with the 
 photometric error (auto-masked), plus edge-aware smoothness. Modes follow from the config:
 monocular (frame_offsets [0, -1, 1]), stereo ([0] + use_stereo) or both. With odometry
 (data.odometry), a weak velocity term ties the pose network's travelled distance to the robot's, or
-the odometry motion replaces (or seeds) the pose network: either way depth comes out in metres.
+the odometry motion replaces (or seeds) the pose network; `reprojection` and `odometry_views` also
+serve the fit of metres per unit from odometry after training (training/odometry_scale.py).
 """
 
 from __future__ import annotations
