@@ -69,7 +69,8 @@ def main(args: argparse.Namespace) -> int:
     except ScaleFitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"1 depth unit = {fit.metres_per_unit:.4g} m, fitted on {fit.frames} frames of "
+    print(f"1 depth unit = {fit.metres_per_unit:.4g} m ({fit.per_batch_low:.4g}-"
+          f"{fit.per_batch_high:.4g} per batch of 8), fitted on {fit.frames} frames of "
           f"{fit_config.data.root} (photometric error {fit.photometric:.4f} there, "
           f"{fit.photometric_as_is:.4f} in the model's units, {fit.photometric_unwarped:.4f} "
           "not warped)")

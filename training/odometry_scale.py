@@ -12,6 +12,7 @@ un-warped neighbours is refused: then the motion explains nothing and its scale 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ REFINE_ITERATIONS = 14  # golden section: the bracket of two scan steps shrinks 
 # The fitted warps must beat not warping at all by this factor, or the motion explains nothing
 # (wrong extrinsics, odometry of another robot, a depth that is noise).
 MAX_ERROR_VS_UNWARPED = 0.5
+SPREAD_BRACKET = math.log(3.0)  # per-batch fits are searched within x3 of the whole fit
 BATCH_SIZE = 8
 FIT_FRAMES = 64  # training frames, evenly spaced over the split
 GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
@@ -49,6 +51,10 @@ class ScaleFit:
     photometric: float  # mean reprojection error at the fitted scale
     photometric_as_is: float  # ... at the network's own units (scale 1)
     photometric_unwarped: float  # ... of the neighbours as they are, not warped at all
+    # The fit of each batch of up to 8 frames alone (within x3 of the whole fit): how firmly
+    # the frames agree on the scale.
+    per_batch_low: float
+    per_batch_high: float
 
 
 @dataclass
@@ -83,15 +89,21 @@ class OdometryWarps:
         self.unwarped = sum(frame.unwarped * len(frame.target)
                             for frame in self._frames) / max(self.frames, 1)
 
-    def error(self, scale: float) -> float:
+    @property
+    def batches(self) -> int:
+        return len(self._frames)
+
+    def error(self, scale: float, batch: int | None = None) -> float:
+        """Mean error over all frames, or over one batch of up to BATCH_SIZE frames."""
+        frames = self._frames if batch is None else [self._frames[batch]]
         with torch.no_grad():
             total = sum(
                 float(self.task.reprojection(frame.target, frame.depth * scale, frame.sources,
                                              frame.K, frame.identity, tiebreak=False).loss)
                 * len(frame.target)
-                for frame in self._frames
+                for frame in frames
             )
-        return total / max(self.frames, 1)
+        return total / max(sum(len(frame.target) for frame in frames), 1)
 
 
 def fit_metres_per_unit(
@@ -133,7 +145,15 @@ def fit_metres_per_unit(
             "motion do not explain the frames together; check the camera's /tf_static and the "
             "odometry's frame, or the model has not learnt depth (yet)"
         )
-    return ScaleFit(math.exp(log_scale), warps.frames, fitted, warps.error(1.0), warps.unwarped)
+    per_batch = [math.exp(_golden_section(functools.partial(_batch_error, warps, batch),
+                                          log_scale - SPREAD_BRACKET, log_scale + SPREAD_BRACKET))
+                 for batch in range(warps.batches)]
+    return ScaleFit(math.exp(log_scale), warps.frames, fitted, warps.error(1.0), warps.unwarped,
+                    min(per_batch), max(per_batch))
+
+
+def _batch_error(warps: OdometryWarps, batch: int, log_scale: float) -> float:
+    return warps.error(math.exp(log_scale), batch)
 
 
 def training_frames(data: DataConfig, frames: int = FIT_FRAMES) -> list[dict[str, torch.Tensor]]:

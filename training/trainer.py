@@ -74,7 +74,7 @@ from training.depth_prior import median_depth_prior
 from training.device import Runtime, preserved_rng, seed_everything, setup_runtime, teardown_runtime
 from training.evaluation.protocol import Scaling, protocol_for, score_image
 from training.model_contract import depth_units
-from training.odometry_scale import ScaleFitError, fit_on_training_frames
+from training.odometry_scale import ScaleFit, ScaleFitError, fit_on_training_frames
 from training.run_lock import RunLock, RunLockError
 from training.sampling import EpochBatches, SeededSamples
 from training.tasks.build import build_task
@@ -325,8 +325,7 @@ class Trainer:
         if not self.cfg.model.scale_from_odometry:
             return False
         assert isinstance(self.task, Monodepth2Task)  # the config allows it for monodepth2 only
-        fitted = dict.fromkeys(("metres_per_unit", "frames", "photometric", "photometric_as_is",
-                                "photometric_unwarped"), 0.0)
+        fitted = dict.fromkeys((field.name for field in dataclasses.fields(ScaleFit)), 0.0)
         if self.rt.is_main:
             try:
                 fitted = dataclasses.asdict(fit_on_training_frames(self.task, self.cfg.data,
@@ -341,9 +340,10 @@ class Trainer:
         self.cfg = dataclasses.replace(self.cfg, model=dataclasses.replace(
             self.cfg.model, metres_per_unit=fitted["metres_per_unit"]))
         self.history["odometry_scale"] = fitted
-        log.info("depth units from odometry: 1 unit = %.4g m (%d frames; photometric error "
-                 "%.4f there, %.4f in the training units, %.4f not warped)",
-                 fitted["metres_per_unit"], fitted["frames"], fitted["photometric"],
+        log.info("depth units from odometry: 1 unit = %.4g m (%.4g-%.4g per batch of 8 of the "
+                 "%d frames; photometric error %.4f there, %.4f in the training units, %.4f "
+                 "not warped)", fitted["metres_per_unit"], fitted["per_batch_low"],
+                 fitted["per_batch_high"], fitted["frames"], fitted["photometric"],
                  fitted["photometric_as_is"], fitted["photometric_unwarped"])
         if self.rt.is_main:
             save_config(self.cfg, self.out_dir / "config.yaml")

@@ -84,6 +84,10 @@ def test_the_fit_finds_the_factor_the_depth_is_off_metres(bags: dict[str, Path],
     assert fit.metres_per_unit == pytest.approx(factor, rel=tolerance)
     assert fit.photometric < fit.photometric_as_is
     assert fit.photometric < 0.5 * fit.photometric_unwarped
+    assert fit.per_batch_low <= fit.metres_per_unit * 1.01
+    assert fit.per_batch_high >= fit.metres_per_unit * 0.99
+    if odometry == "exact":  # every batch of frames agrees on the exact depth's scale
+        assert fit.per_batch_high / fit.per_batch_low < 1.05
     with_gaps = sum(not bool(s["odom_valid"].all()) for s in samples)
     assert fit.frames == len(samples) - with_gaps
     if odometry == "noisy":
