@@ -24,7 +24,6 @@ from torch.utils.data import default_collate
 from training.config import DataConfig
 from training.datasets import find_split
 from training.datasets.build import build_dataset
-from training.losses import photometric_error
 from training.tasks.monodepth2 import Monodepth2Task, SourceView
 
 # Scales scanned: 1e-3 .. 1e3 in steps of x1.47, wide enough for any min_depth/max_depth range.
@@ -41,11 +40,14 @@ GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 
 
 class ScaleFitError(RuntimeError):
-    """The odometry cannot fix the scale (no frames, or no minimum inside the scanned range)."""
+    """The odometry cannot fix the scale: no frames with odometry, no minimum inside the scanned
+    range, or warps that barely beat not warping."""
 
 
 @dataclass(frozen=True)
 class ScaleFit:
+    """A fitted scale with the errors that show how well it explains the frames."""
+
     metres_per_unit: float
     frames: int  # frames whose every temporal neighbour has odometry
     photometric: float  # mean reprojection error at the fitted scale
@@ -203,10 +205,10 @@ def _prepare(
                 sources = [SourceView(view.image[valid], view.transform[valid])
                            for view in sources]
                 depth = depth_of(batch).float()[valid]
-                unwarped = torch.cat([photometric_error(view.image, target, task.alpha)
-                                      for view in sources], 1).min(1).values.mean()
+                unwarped = task.unwarped_errors(target, sources)
                 frames.append(_Frame(target, depth, sources, batch["K"].float()[valid],
-                                     task.identity_errors(target, sources), float(unwarped)))
+                                     unwarped if task.automask else None,
+                                     float(unwarped.min(1).values.mean())))
     finally:
         task.train(was_training)
     return frames

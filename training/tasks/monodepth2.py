@@ -212,7 +212,7 @@ class Monodepth2Task(nn.Module):
         K: torch.Tensor,  # noqa: N803
     ) -> StepOutput:
         height, width = target.shape[-2:]
-        identity_errors = self.identity_errors(target, sources)
+        identity_errors = self.unwarped_errors(target, sources) if self.automask else None
         photometric, smoothness, kept = [], [], []
         automask_image = None
         # The reference's pyramid: Lanczos, each scale from the one above.
@@ -247,12 +247,8 @@ class Monodepth2Task(nn.Module):
             images=images,
         )
 
-    def identity_errors(
-        self, target: torch.Tensor, sources: list[SourceView]
-    ) -> torch.Tensor | None:
-        """Un-warped sources' errors, the auto-mask's reference (None without auto-masking)."""
-        if not self.automask:
-            return None
+    def unwarped_errors(self, target: torch.Tensor, sources: list[SourceView]) -> torch.Tensor:
+        """N x S x H x W errors of the sources as they are, the auto-mask's reference."""
         return torch.cat([photometric_error(view.image, target, self.alpha) for view in sources], 1)
 
     def reprojection(
