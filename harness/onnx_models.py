@@ -122,6 +122,17 @@ def save_model(
     return path
 
 
+def save_contract_model(
+    path: str | Path,
+    nodes: list[onnx.NodeProto],
+    initializers: list[onnx.TensorProto],
+    contract: ModelContract,
+) -> Path:
+    """save_model at the contract's input size, carrying the contract as metadata."""
+    return save_model(path, nodes, initializers, contract.input_height, contract.input_width,
+                      contract.to_metadata())
+
+
 def constant_tensor_model(
     path: str | Path,
     depth: np.ndarray,
@@ -214,14 +225,7 @@ def channel_model(
         helper.make_node("Mul", ["picked", "gain"], ["scaled"]),
         helper.make_node("Add", ["scaled", "offset"], [OUTPUT_NAME]),
     ]
-    return save_model(
-        path,
-        nodes,
-        initializers,
-        contract.input_height,
-        contract.input_width,
-        contract.to_metadata(),
-    )
+    return save_contract_model(path, nodes, initializers, contract)
 
 
 def disc_size_model(path: str | Path, disc_radius: float, contract: ModelContract) -> Path:
@@ -248,14 +252,7 @@ def disc_size_model(path: str | Path, disc_radius: float, contract: ModelContrac
         helper.make_node("Mul", ["picked", "zero"], ["zeros"]),
         helper.make_node("Add", ["zeros", "disc_depth"], [OUTPUT_NAME]),
     ]
-    return save_model(
-        path,
-        nodes,
-        initializers,
-        contract.input_height,
-        contract.input_width,
-        contract.to_metadata(),
-    )
+    return save_contract_model(path, nodes, initializers, contract)
 
 
 def disc_image(camera: PinholeIntrinsics, disc_radius: float, depth: float) -> np.ndarray:
