@@ -65,6 +65,7 @@ class _Frame:
     depth: torch.Tensor
     sources: list[SourceView]
     K: torch.Tensor
+    inv_K: torch.Tensor  # noqa: N815
     identity: torch.Tensor | None
     unwarped: float  # mean over pixels of the best un-warped neighbour's error
 
@@ -101,7 +102,8 @@ class OdometryWarps:
         with torch.no_grad():
             total = sum(
                 float(self.task.reprojection(frame.target, frame.depth * scale, frame.sources,
-                                             frame.K, frame.identity, tiebreak=False).loss)
+                                             frame.K, frame.inv_K, frame.identity,
+                                             tiebreak=False).loss)
                 * len(frame.target)
                 for frame in frames
             )
@@ -206,7 +208,8 @@ def _prepare(
                            for view in sources]
                 depth = depth_of(batch).float()[valid]
                 unwarped = task.unwarped_errors(target, sources)
-                frames.append(_Frame(target, depth, sources, batch["K"].float()[valid],
+                k = batch["K"].float()[valid]
+                frames.append(_Frame(target, depth, sources, k, torch.linalg.inv(k),
                                      unwarped if task.automask else None,
                                      float(unwarped.min(1).values.mean())))
     finally:

@@ -212,6 +212,7 @@ class Monodepth2Task(nn.Module):
         K: torch.Tensor,  # noqa: N803
     ) -> StepOutput:
         height, width = target.shape[-2:]
+        inv_K = torch.linalg.inv(K)  # noqa: N806
         identity_errors = self.unwarped_errors(target, sources) if self.automask else None
         photometric, smoothness, kept = [], [], []
         automask_image = None
@@ -223,7 +224,7 @@ class Monodepth2Task(nn.Module):
             disp_full = F.interpolate(disp, size=(height, width), mode="bilinear",
                                       align_corners=False)
             depth = disp_to_depth(disp_full, self.depth_net.min_depth, self.depth_net.max_depth)[1]
-            reprojection = self.reprojection(target, depth, sources, K, identity_errors,
+            reprojection = self.reprojection(target, depth, sources, K, inv_K, identity_errors,
                                              self.automask_tiebreak)
             photometric.append(reprojection.loss)
             kept.append(reprojection.automask_fraction)
@@ -257,12 +258,13 @@ class Monodepth2Task(nn.Module):
         depth: torch.Tensor,
         sources: list[SourceView],
         K: torch.Tensor,  # noqa: N803
+        inv_K: torch.Tensor,  # noqa: N803
         identity_errors: torch.Tensor | None,
         tiebreak: bool,
     ) -> ReprojectionLoss:
         """The objective's photometric term for one full-resolution depth map (N x 1 x H x W)."""
         height, width = target.shape[-2:]
-        points = backproject(depth, torch.linalg.inv(K))
+        points = backproject(depth, inv_K)
         errors = torch.cat([
             photometric_error(
                 sample_at(view.image, project_to_grid(points, K, view.transform, height, width)),
