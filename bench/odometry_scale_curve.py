@@ -6,10 +6,10 @@
 Scans the error that `model.scale_from_odometry` minimises (training/odometry_scale.py) from a
 tenth to ten times the fitted scale on the run's training frames, and draws it with three
 marks: the fitted metres per unit, and, where the recording has ground-truth depth, the true
-one (median ground truth / median prediction per frame, the median over frames) on the training
-frames and on the held-out ones. Prints the same figures. Where the fitted and the true marks
-fall together, the fit has found metres; the curve's depth around its minimum says how
-sharply the odometry pins the scale.
+one (each frame's median-scaling factor as the trainer scores it, the median over frames) on
+the training frames and on the held-out ones. Prints the same figures. Where the fitted and
+the true marks fall together, the fit has found metres; the curve's depth around its minimum
+says how sharply the odometry pins the scale.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import torch
 from training.config import DataConfig
 from training.datasets import find_split
 from training.datasets.build import build_dataset
+from training.evaluation.protocol import Scaling, protocol_for, score_image
 from training.odometry_scale import OdometryWarps, fit_metres_per_unit, training_frames
 from training.tasks.build import load_task
 from training.tasks.monodepth2 import Monodepth2Task
@@ -42,20 +43,23 @@ def split_samples(data: DataConfig, split: str) -> list[dict[str, torch.Tensor]]
     return [dataset[index] for index in range(len(dataset))]
 
 
-def true_scale(task: Monodepth2Task, samples: list[dict[str, torch.Tensor]]) -> float | None:
-    """Median over frames of median(ground truth) / median(prediction), or None without it."""
-    ratios = []
+def true_scale(task: Monodepth2Task, data: DataConfig,
+               samples: list[dict[str, torch.Tensor]]) -> float | None:
+    """Median over frames of each frame's median-scaling factor (ground truth over prediction,
+    under the data set's evaluation protocol, as the trainer scores), or None without ground
+    truth."""
+    protocol, median = protocol_for(data.dataset), Scaling("median")
+    factors = []
     predictor = task.depth_model().eval()
     with torch.no_grad():
         for sample in samples:
             if "depth_gt" not in sample:
                 return None
-            truth = sample["depth_gt"].reshape(-1)
-            predicted = predictor(sample["frames"][None, 0].float()).reshape(-1)
-            valid = truth > 0
-            if valid.any():
-                ratios.append(float(truth[valid].median() / predicted[valid].median()))
-    return float(np.median(ratios)) if ratios else None
+            predicted = predictor(sample["frames"][None, 0].float())[0, 0].numpy()
+            score = score_image(predicted, sample["depth_gt"][0].numpy(), protocol, median)
+            if score is not None:
+                factors.append(score.scale)
+    return float(np.median(factors)) if factors else None
 
 
 def draw(scales: np.ndarray, errors: list[float], marks: list[tuple[str, float, tuple]],
@@ -119,7 +123,7 @@ def main() -> int:
         checks.append(("true, held-out frames", split_samples(data, data.val_split),
                        HELD_OUT_TRUTH))
     for label, frames, colour in checks:
-        truth = true_scale(task, frames)
+        truth = true_scale(task, data, frames)
         if truth is not None:
             marks.append((label, truth, colour))
             print(f"{label}: {truth:.4g} m per unit (fitted / true {fitted / truth:.2f})")
